@@ -489,8 +489,9 @@ public final class SentencePieceTokenizer {
         return pieceId(b, 0, b.length);
     }
 
-    public boolean isByte(int id) {
-        return pieceOfByte[id] >= 0;
+    /** The byte a byte-fallback piece stands for, or -1 for any other id. */
+    public int byteValue(int id) {
+        return id >= 0 && id < pieceOfByte.length ? pieceOfByte[id] : -1;
     }
 
     private static int parseBytePiece(String p) {

@@ -1,0 +1,67 @@
+package io.longdoc.job;
+
+import io.longdoc.job.cli.UsageException;
+import java.io.IOException;
+import java.util.Arrays;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.AnalysisException;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+
+/**
+ * Reads the document table as rows of {@code (id string, text string)}. Every problem the user
+ * can fix (missing path, unknown format, missing or mistyped column) is a {@link UsageException}
+ * naming it.
+ */
+public final class InputTable {
+    private InputTable() {
+    }
+
+    public static Dataset<Row> read(SparkSession spark, String path, String format, String idCol, String textCol) {
+        Path p = new Path(path);
+        try {
+            FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
+            if (!fs.exists(p)) {
+                throw new UsageException("--input " + path + ": no such file or directory");
+            }
+        } catch (IOException | IllegalArgumentException e) {
+            throw new UsageException("--input " + path + ": cannot be read (" + e.getMessage() + ")", e);
+        }
+        Dataset<Row> df;
+        try {
+            df = switch (format) {
+                case "parquet" -> spark.read().parquet(path);
+                case "json" -> spark.read().json(path);
+                // One document per file; its path is its id.
+                case "text" -> spark.read().option("wholetext", true).text(path)
+                        .select(functions.input_file_name().as(idCol), functions.col("value").as(textCol));
+                default -> throw new UsageException("--format " + format + ": unknown format (use parquet, json or text)");
+            };
+        } catch (Exception e) {
+            if (e instanceof UsageException u) {
+                throw u;
+            }
+            if (e instanceof AnalysisException || e.getCause() instanceof AnalysisException) {
+                throw new UsageException("--input " + path + " is not readable as " + format + ": " + e.getMessage(), e);
+            }
+            throw e;
+        }
+        String[] columns = df.columns();
+        for (String c : new String[] {idCol, textCol}) {
+            if (!Arrays.asList(columns).contains(c)) {
+                String flag = c.equals(idCol) ? "--id-col" : "--text-col";
+                throw new UsageException("input " + path + " has no column '" + c + "' (columns: " + String.join(", ", columns) + "; set " + flag + ")");
+            }
+        }
+        DataType textType = df.schema().apply(textCol).dataType();
+        if (!textType.equals(DataTypes.StringType)) {
+            throw new UsageException("input column '" + textCol + "' is " + textType.simpleString() + ", not a string");
+        }
+        return df.select(functions.col(idCol).cast(DataTypes.StringType).as("id"), functions.col(textCol).as("text"));
+    }
+}

@@ -1,0 +1,52 @@
+package io.longdoc.job.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigParseOptions;
+import java.io.File;
+import java.util.List;
+
+/**
+ * The configuration: {@code -Dkey=value} over {@code --conf FILE} over the built-in
+ * {@code application.conf} (conf/application.conf, packaged in the job jar).
+ */
+public final class LongDocConfig {
+    private LongDocConfig() {
+    }
+
+    public static Config load(Args args) {
+        Config defaults = ConfigFactory.parseResources("application.conf", ConfigParseOptions.defaults().setAllowMissing(false));
+        Config config = defaults;
+        if (args.has("conf")) {
+            File f = new File(args.get("conf"));
+            if (!f.isFile()) {
+                throw new UsageException("--conf " + f + ": no such file");
+            }
+            try {
+                config = ConfigFactory.parseFile(f).withFallback(config);
+            } catch (ConfigException e) {
+                throw new UsageException("--conf " + f + ": " + e.getMessage(), e);
+            }
+        }
+        List<String> overrides = args.configOverrides();
+        if (!overrides.isEmpty()) {
+            StringBuilder hocon = new StringBuilder();
+            for (String kv : overrides) {
+                int eq = kv.indexOf('=');
+                if (eq <= 0) {
+                    throw new UsageException("-D" + kv + ": expected -Dkey=value");
+                }
+                hocon.append(kv, 0, eq).append(" = ").append(kv.substring(eq + 1)).append('\n');
+            }
+            try {
+                config = ConfigFactory.parseString(hocon.toString()).withFallback(config);
+            } catch (ConfigException e) {
+                throw new UsageException("-D override: " + e.getMessage(), e);
+            }
+        }
+        // System properties (e.g. spark-submit --driver-java-options -Dlongdoc.x=y) win over files too.
+        config = ConfigFactory.systemProperties().withOnlyPath("longdoc").withFallback(config).resolve();
+        return config;
+    }
+}
