@@ -15,6 +15,21 @@ public final class LongDocConfig {
     private LongDocConfig() {
     }
 
+    /** {@code key = value} parsed as HOCON (numbers, lists, ...), or as a plain string when it is not HOCON. */
+    static Config override(Config config, String key, String value) {
+        Config parsed;
+        try {
+            parsed = ConfigFactory.parseString(key + " = " + value);
+        } catch (ConfigException e) {
+            try {
+                parsed = ConfigFactory.parseMap(java.util.Map.of(key, value));
+            } catch (ConfigException e2) {
+                throw new UsageException("-D" + key + "=" + value + ": " + e2.getMessage(), e2);
+            }
+        }
+        return parsed.withFallback(config);
+    }
+
     public static Config load(Args args) {
         Config defaults = ConfigFactory.parseResources("application.conf", ConfigParseOptions.defaults().setAllowMissing(false));
         Config config = defaults;
@@ -30,20 +45,12 @@ public final class LongDocConfig {
             }
         }
         List<String> overrides = args.configOverrides();
-        if (!overrides.isEmpty()) {
-            StringBuilder hocon = new StringBuilder();
-            for (String kv : overrides) {
-                int eq = kv.indexOf('=');
-                if (eq <= 0) {
-                    throw new UsageException("-D" + kv + ": expected -Dkey=value");
-                }
-                hocon.append(kv, 0, eq).append(" = ").append(kv.substring(eq + 1)).append('\n');
+        for (String kv : overrides) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) {
+                throw new UsageException("-D" + kv + ": expected -Dkey=value");
             }
-            try {
-                config = ConfigFactory.parseString(hocon.toString()).withFallback(config);
-            } catch (ConfigException e) {
-                throw new UsageException("-D override: " + e.getMessage(), e);
-            }
+            config = override(config, kv.substring(0, eq).trim(), kv.substring(eq + 1));
         }
         // System properties (e.g. spark-submit --driver-java-options -Dlongdoc.x=y) win over files too.
         config = ConfigFactory.systemProperties().withOnlyPath("longdoc").withFallback(config).resolve();

@@ -1,0 +1,89 @@
+package io.longdoc.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.longdoc.engine.tokenizer.Tokenizer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** deploy/longdoc as users call it: tokenize's output, --help, and exit codes. */
+class LauncherTest {
+    @TempDir
+    Path tmp;
+
+    record Result(int exit, String out, String err) {
+    }
+
+    static Result longdoc(String... args) throws Exception {
+        Path launcher = TestPaths.projectRoot().resolve("deploy/longdoc");
+        String[] cmd = new String[args.length + 2];
+        cmd[0] = "bash";
+        cmd[1] = launcher.toString();
+        System.arraycopy(args, 0, cmd, 2, args.length);
+        Process p = new ProcessBuilder(cmd).start();
+        var out = p.getInputStream().readAllBytes();
+        var err = p.getErrorStream().readAllBytes();
+        assertTrue(p.waitFor(5, TimeUnit.MINUTES), "launcher timed out");
+        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void tokenizePrintsOneLinePerInputLineInOrder() throws Exception {
+        Path model = TestPaths.shared("tokenizers/llama2/tokenizer.model");
+        List<String> texts = List.of("Hello world", "", "  spaces  and\ttabs", "长文档 🦙");
+        Path jsonl = tmp.resolve("in.jsonl");
+        Files.write(jsonl, texts.stream().map(t -> "{\"text\":\"" + t.replace("\t", "\\t") + "\",\"n\":1}").toList(), StandardCharsets.UTF_8);
+        Tokenizer tok = Tokenizer.load(model);
+
+        Result r = longdoc("tokenize", "--tokenizer", model.toString(), "--jsonl", jsonl.toString());
+        assertEquals(0, r.exit(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals(texts.size(), lines.size());
+        for (int i = 0; i < texts.size(); i++) {
+            String ids = Arrays.stream(tok.encode(texts.get(i))).mapToObj(String::valueOf).collect(Collectors.joining(","));
+            assertEquals("{\"ids\":[" + ids + "]}", lines.get(i));
+        }
+
+        Result counted = longdoc("tokenize", "--tokenizer", model.toString(), "--jsonl", jsonl.toString(), "--count", "--add-bos");
+        assertEquals(0, counted.exit(), counted.err());
+        List<String> counts = counted.out().lines().toList();
+        for (int i = 0; i < texts.size(); i++) {
+            assertEquals(String.valueOf(tok.encode(texts.get(i)).length + 1), counts.get(i));
+        }
+    }
+
+    @Test
+    void badUsageAndBadInputExitTwo() throws Exception {
+        Path model = TestPaths.shared("tokenizers/llama2/tokenizer.model");
+        Path jsonl = tmp.resolve("bad.jsonl");
+        Files.writeString(jsonl, "{\"text\":\"ok\"}\nnot json\n");
+        Result r = longdoc("tokenize", "--tokenizer", model.toString(), "--jsonl", jsonl.toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("line 2"), r.err());
+        assertEquals(2, longdoc("tokenize", "--tokenizer", model.toString()).exit());
+        assertEquals(2, longdoc("nonsense").exit());
+        Result noField = longdoc("tokenize", "--tokenizer", model.toString(), "--jsonl", jsonl.toString(), "--field", "body");
+        assertEquals(2, noField.exit());
+        assertTrue(noField.err().contains("'body'"), noField.err());
+    }
+
+    @Test
+    void everySubcommandHasHelp() throws Exception {
+        Result top = longdoc("--help");
+        assertEquals(0, top.exit());
+        for (String sub : List.of("demo", "stats", "tokenize", "bench-tokenizer")) {
+            assertTrue(top.out().contains(sub));
+            Result h = longdoc(sub, "--help");
+            assertEquals(0, h.exit(), sub);
+            assertTrue(h.out().contains("usage: longdoc " + sub), h.out());
+        }
+    }
+}
