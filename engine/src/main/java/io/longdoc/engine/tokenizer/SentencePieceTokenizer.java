@@ -123,12 +123,29 @@ public final class SentencePieceTokenizer {
         if (normLen == 0) {
             return;
         }
+        w.outStart = out.size;
         if (wordsAreIndependent) {
             encodeWords(w, normLen, out);
         } else {
             w.ensureSymbols(normLen);
             int count = splitSymbols(w.norm, 0, normLen, w);
-            bpe(w, count, out);
+            w.pieceIds.clear();
+            bpe(w, count, w.pieceIds);
+            append(w, w.pieceIds.data, w.pieceIds.size, out);
+        }
+    }
+
+    /**
+     * Appends one word's ids. Without byte fallback, a run of unknown pieces becomes a single
+     * unknown id, as sentencepiece merges them, also across word boundaries.
+     */
+    private void append(Work w, int[] ids, int n, IntList out) {
+        for (int i = 0; i < n; i++) {
+            int id = ids[i];
+            if (id == model.unkId && out.size > w.outStart && out.data[out.size - 1] == model.unkId) {
+                continue;
+            }
+            out.add(id);
         }
     }
 
@@ -267,7 +284,7 @@ public final class SentencePieceTokenizer {
             int user = userDefined.length > 0 ? matchUserDefined(norm, pos, normLen) : 0;
             if (user > 0) {
                 encodeWord(w, wordStart, pos, out);
-                emitPiece(norm, pos, user, out);
+                out.add(pieceId(norm, pos, user));
                 pos += user;
                 wordStart = pos;
                 prevWasSpace = false;
@@ -294,19 +311,18 @@ public final class SentencePieceTokenizer {
         if (len <= CACHEABLE_WORD_BYTES) {
             int[] cached = w.cache.get(norm, start, len);
             if (cached != null) {
-                out.addAll(cached);
+                append(w, cached, cached.length, out);
                 return;
             }
-            int before = out.size;
-            w.ensureSymbols(len);
-            int count = splitSymbols(norm, start, end, w);
-            bpe(w, count, out);
-            w.cache.put(norm, start, len, Arrays.copyOfRange(out.data, before, out.size));
-            return;
         }
         w.ensureSymbols(len);
         int count = splitSymbols(norm, start, end, w);
-        bpe(w, count, out);
+        w.pieceIds.clear();
+        bpe(w, count, w.pieceIds);
+        if (len <= CACHEABLE_WORD_BYTES) {
+            w.cache.put(norm, start, len, w.pieceIds.toArray());
+        }
+        append(w, w.pieceIds.data, w.pieceIds.size, out);
     }
 
     /** Initial symbols: one per UTF-8 character, or one per user-defined piece (frozen). */
@@ -532,6 +548,8 @@ public final class SentencePieceTokenizer {
         boolean[] frozen = new boolean[256];
         final Heap heap = new Heap();
         final IntList ids = new IntList();
+        final IntList pieceIds = new IntList();  // one word's ids before they join the output
+        int outStart;                            // where the current encode call's ids begin
         final WordCache cache = new WordCache();
         final java.util.HashMap<Integer, int[]> revMerge = new java.util.HashMap<>();
         final int[] charsMapValue = new int[1];
