@@ -37,19 +37,19 @@ public final class InputTable {
             df = switch (format) {
                 case "parquet" -> spark.read().parquet(path);
                 case "json" -> spark.read().json(path);
-                // One document per file; its path is its id.
-                case "text" -> spark.read().option("wholetext", true).text(path)
-                        .select(functions.input_file_name().as(idCol), functions.col("value").as(textCol));
+                case "text" -> TextFiles.read(spark, path)
+                        .select(functions.col("id").as(idCol), functions.col("text").as(textCol));
                 default -> throw new UsageException("--format " + format + ": unknown format (use parquet, json or text)");
             };
+        } catch (UsageException e) {
+            throw e;
         } catch (Exception e) {
-            if (e instanceof UsageException u) {
-                throw u;
-            }
-            if (e instanceof AnalysisException || e.getCause() instanceof AnalysisException) {
+            // Spark's Scala API throws AnalysisException (a checked exception to Java) undeclared.
+            Throwable t = e;
+            if (t instanceof IOException || t instanceof AnalysisException || t.getCause() instanceof AnalysisException) {
                 throw new UsageException("--input " + path + " is not readable as " + format + ": " + e.getMessage(), e);
             }
-            throw e;
+            throw e instanceof RuntimeException r ? r : new IllegalStateException(e);
         }
         String[] columns = df.columns();
         for (String c : new String[] {idCol, textCol}) {

@@ -155,6 +155,57 @@ class StatsIntegrationTest {
     }
 
     @Test
+    void tokenizerIsLoadedOncePerJvmAndShared() throws Exception {
+        assertEquals(0, runMain(statsArgs(tmp.resolve("once-a"))));
+        int loads = io.longdoc.udfs.TokenizerHolder.loads();
+        assertEquals(0, runMain(statsArgs(tmp.resolve("once-b"))));
+        assertEquals(loads, io.longdoc.udfs.TokenizerHolder.loads(), "a second stage in the same executor JVM reuses the tokenizer");
+    }
+
+    @Test
+    void textFormatReadsOneDocumentPerFile() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("texts"));
+        Files.writeString(dir.resolve("a.txt"), "First document.\nTwo lines.");
+        Files.writeString(dir.resolve("b.txt"), "");
+        Path out = tmp.resolve("text-report");
+        assertEquals(0, runMain("stats", "--input", dir.toString(), "--format", "text", "--tokenizer", tokenizerModel.toString(),
+                "--out", out.toString()));
+        JsonNode r = JSON.readTree(out.resolve("report.json").toFile());
+        assertEquals(2, r.get("rows").asLong());
+        assertEquals(1, r.get("empty_rows").asLong());
+        assertEquals(Tokenizer.load(tokenizerModel).encode("First document.\nTwo lines.").length, r.get("tokens").get("total").asLong());
+    }
+
+    @Test
+    void modelDirectoryAddsAPrefillEstimateAndItsContext() throws Exception {
+        Path model = TestPaths.shared("models/stories260k");
+        JsonNode config = JSON.readTree(model.resolve("config.json").toFile());
+        Path out = tmp.resolve("model-report");
+        assertEquals(0, runMain("stats", "--input", input.toString(), "--format", "json", "--text-col", "body",
+                "--model", model.toString(), "--out", out.toString(), "--max-new-tokens", "64", "--template-tokens", "10"));
+        JsonNode r = JSON.readTree(out.resolve("report.json").toFile());
+        int context = config.get("max_position_embeddings").asInt();
+        assertEquals(context, r.get("budget").get("context_tokens").asInt());
+        int budget = context - 64 - 10;
+        long h = config.get("hidden_size").asLong(), l = config.get("num_hidden_layers").asLong();
+        long heads = config.get("num_attention_heads").asLong(), kv = config.get("num_key_value_heads").asLong();
+        long hd = h / heads, inter = config.get("intermediate_size").asLong(), vocab = config.get("vocab_size").asLong();
+        long perLayer = h * heads * hd + 2 * h * kv * hd + heads * hd * h + 3 * h * inter + 2 * h;
+        long params = l * perLayer + h;
+        Tokenizer tok = Tokenizer.load(model);
+        double expected = 0;
+        for (String text : documents.values()) {
+            if (text == null) {
+                continue;
+            }
+            int n = tok.encode(text).length;
+            long kept = (n > budget ? 2L * (budget / 2) : n) + 10;
+            expected += 2.0 * kept * params + 4.0 * l * heads * hd * kept * (kept + 1) / 2.0 + 2.0 * h * vocab;
+        }
+        assertEquals(expected, r.get("prefill_estimate").get("flops").asDouble(), expected * 1e-12);
+    }
+
+    @Test
     void gateExitsThreeAfterWritingTheReport() throws Exception {
         Path out = tmp.resolve("gated");
         assertEquals(Main.GATE, runMain(statsArgs(out, "--max-truncated-share", "0.01")));
