@@ -1,0 +1,300 @@
+package io.longdoc.engine.cpu;
+
+import io.longdoc.engine.model.LlamaWeights;
+import io.longdoc.engine.model.ModelConfig;
+import io.longdoc.engine.model.Rope;
+import io.longdoc.engine.model.Tensor;
+import io.longdoc.engine.runtime.Backend;
+import io.longdoc.engine.runtime.Chunk;
+import java.util.List;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.RecursiveAction;
+
+/**
+ * The forward pass on the CPU, in FP32, multithreaded. All tokens of a step (prefill chunks and
+ * decode tokens of many sequences) go through each weight matrix together, so a weight row is
+ * read from memory once per step, however many sequences are in flight.
+ *
+ * <p>Shapes: T = tokens in the step, D = dim, Q = heads·headDim, K = kvHeads·headDim,
+ * F = intermediate size, V = vocab.
+ */
+public final class CpuBackend implements Backend {
+    private final ModelConfig c;
+    private final LlamaWeights w;
+    private final Rope rope;
+    private final VectorMath math;
+    private final ForkJoinPool pool;
+    private final int blockSize;
+    private final int blocks;
+    private final float[][] keyCache;    // per layer: (blocks * blockSize, K)
+    private final float[][] valueCache;  // per layer: (blocks * blockSize, K)
+
+    public CpuBackend(LlamaWeights weights, int kvBlocks, int blockSize, int threads, VectorMath math) {
+        this.c = weights.config;
+        this.w = weights;
+        this.rope = new Rope(c);
+        this.math = math;
+        this.pool = new ForkJoinPool(Math.max(1, threads));
+        this.blockSize = blockSize;
+        this.blocks = kvBlocks;
+        long floatsPerLayer = (long) kvBlocks * blockSize * c.kvDim();
+        if (floatsPerLayer > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("KV cache of " + kvBlocks + " blocks is too large for one CPU array per layer; lower the KV budget");
+        }
+        keyCache = new float[c.layers()][(int) floatsPerLayer];
+        valueCache = new float[c.layers()][(int) floatsPerLayer];
+    }
+
+    /** KV cache bytes per token (all layers, keys and values, FP32). */
+    public static long kvBytesPerToken(ModelConfig c) {
+        return 2L * c.layers() * c.kvDim() * Float.BYTES;
+    }
+
+    @Override
+    public ModelConfig config() {
+        return c;
+    }
+
+    @Override
+    public String name() {
+        return "cpu (" + math.name() + ", " + pool.getParallelism() + " threads)";
+    }
+
+    @Override
+    public int kvBlocks() {
+        return blocks;
+    }
+
+    @Override
+    public int kvBlockSize() {
+        return blockSize;
+    }
+
+    @Override
+    public float[][] forward(List<Chunk> chunks) {
+        int tokens = 0, wanted = 0;
+        for (Chunk ch : chunks) {
+            tokens += ch.tokens().length;
+            wanted += ch.logitsAt().length;
+        }
+        // Where each token of the step lives: its chunk and its position in the sequence.
+        Chunk[] chunkOf = new Chunk[tokens];
+        int[] posOf = new int[tokens];
+        int t = 0;
+        for (Chunk ch : chunks) {
+            for (int i = 0; i < ch.tokens().length; i++, t++) {
+                chunkOf[t] = ch;
+                posOf[t] = ch.startPos() + i;
+            }
+        }
+
+        // Embedding lookup.                                       x: (T, D)
+        float[][] x = new float[tokens][c.dim()];
+        short[] scratch = new short[c.dim()];
+        t = 0;
+        for (Chunk ch : chunks) {
+            for (int id : ch.tokens()) {
+                if (id < 0 || id >= c.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (size " + c.vocabSize() + ")");
+                }
+                w.embedding.readRow(id, x[t++], scratch);
+            }
+        }
+
+        for (int l = 0; l < c.layers(); l++) {
+            LlamaWeights.Layer layer = w.layers[l];
+
+            // Attention: RMSNorm, then the q/k/v projections.     xb: (T, D)   q: (T, Q)   k, v: (T, K)
+            float[][] xb = rmsNorm(x, layer.attnNorm);
+            float[][] q = matmul(xb, layer.wq);
+            float[][] k = matmul(xb, layer.wk);
+            float[][] v = matmul(xb, layer.wv);
+
+            // RoPE on queries and keys, then keys and values into the cache at each token's position.
+            for (int i = 0; i < tokens; i++) {
+                double[] invFreq = rope.invFreq(chunkOf[i].ropeSeqLen());
+                double pos = rope.scaledPosition(posOf[i]);
+                for (int h = 0; h < c.heads(); h++) {
+                    Rope.rotate(q[i], h * c.headDim(), c.headDim(), pos, invFreq);
+                }
+                for (int h = 0; h < c.kvHeads(); h++) {
+                    Rope.rotate(k[i], h * c.headDim(), c.headDim(), pos, invFreq);
+                }
+                int slot = cacheSlot(chunkOf[i].blockTable(), posOf[i]);
+                System.arraycopy(k[i], 0, keyCache[l], slot * c.kvDim(), c.kvDim());
+                System.arraycopy(v[i], 0, valueCache[l], slot * c.kvDim(), c.kvDim());
+            }
+
+            // Causal attention of each query over its sequence's cached keys.   att: (T, Q)
+            float[][] att = attention(q, chunkOf, posOf, keyCache[l], valueCache[l]);
+
+            // Output projection and residual.                     x += att · woᵀ
+            addInPlace(x, matmul(att, layer.wo));
+
+            // Feed-forward: RMSNorm, SwiGLU, down projection, residual.   gate, up: (T, F)
+            xb = rmsNorm(x, layer.ffnNorm);
+            float[][] gate = matmul(xb, layer.gate);
+            float[][] up = matmul(xb, layer.up);
+            for (int i = 0; i < tokens; i++) {
+                for (int j = 0; j < c.hiddenDim(); j++) {
+                    float g = gate[i][j];
+                    gate[i][j] = g / (1f + (float) Math.exp(-g)) * up[i][j];
+                }
+            }
+            addInPlace(x, matmul(gate, layer.down));
+        }
+
+        // Final norm and LM head, only where logits are wanted.   logits: (wanted, V)
+        float[][] selected = new float[wanted][];
+        int s = 0, base = 0;
+        for (Chunk ch : chunks) {
+            for (int at : ch.logitsAt()) {
+                selected[s++] = x[base + at];
+            }
+            base += ch.tokens().length;
+        }
+        float[][] logits = matmul(rmsNorm(selected, w.finalNorm), w.lmHead);
+        if (w.lmHeadRowScale != null) {
+            for (float[] row : logits) {
+                for (int j = 0; j < row.length; j++) {
+                    row[j] *= w.lmHeadRowScale[j];
+                }
+            }
+        }
+        return logits;
+    }
+
+    private int cacheSlot(int[] blockTable, int pos) {
+        return blockTable[pos / blockSize] * blockSize + pos % blockSize;
+    }
+
+    private float[][] rmsNorm(float[][] x, float[] weight) {
+        float[][] out = new float[x.length][c.dim()];
+        for (int i = 0; i < x.length; i++) {
+            float[] row = x[i];
+            double ss = 0;
+            for (float v : row) {
+                ss += (double) v * v;
+            }
+            float scale = (float) (1.0 / Math.sqrt(ss / row.length + c.normEps()));
+            for (int j = 0; j < row.length; j++) {
+                out[i][j] = row[j] * scale * weight[j];
+            }
+        }
+        return out;
+    }
+
+    private static void addInPlace(float[][] x, float[][] delta) {
+        for (int i = 0; i < x.length; i++) {
+            for (int j = 0; j < x[i].length; j++) {
+                x[i][j] += delta[i][j];
+            }
+        }
+    }
+
+    /** out[t][r] = Σ_j in[t][j] · W[r][j], rows of W split across threads.   in: (T, W.cols) → out: (T, W.rows) */
+    float[][] matmul(float[][] in, Tensor weight) {
+        int rows = weight.rows(), cols = weight.cols();
+        float[][] out = new float[in.length][rows];
+        if (in.length == 0) {
+            return out;
+        }
+        int grain = Math.max(16, rows / (pool.getParallelism() * 8));
+        pool.invoke(new RecursiveAction() {
+            @Override
+            protected void compute() {
+                rowRange(0, rows);
+            }
+
+            void rowRange(int from, int to) {
+                if (to - from > grain) {
+                    int mid = (from + to) >>> 1;
+                    invokeAll(new RecursiveAction() {
+                        @Override
+                        protected void compute() {
+                            rowRange(from, mid);
+                        }
+                    }, new RecursiveAction() {
+                        @Override
+                        protected void compute() {
+                            rowRange(mid, to);
+                        }
+                    });
+                    return;
+                }
+                float[] row = new float[cols];
+                short[] scratch = new short[cols];
+                for (int r = from; r < to; r++) {
+                    weight.readRow(r, row, scratch);
+                    for (int i = 0; i < in.length; i++) {
+                        out[i][r] = math.dot(row, 0, in[i], 0, cols);
+                    }
+                }
+            }
+        });
+        return out;
+    }
+
+    /** One (token, head) at a time across threads; scores for one query row only, never T×T. */
+    private float[][] attention(float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values) {
+        int tokens = q.length, heads = c.heads(), hd = c.headDim(), kvDim = c.kvDim();
+        int group = heads / c.kvHeads();
+        float[][] out = new float[tokens][c.qDim()];
+        float invSqrt = (float) (1.0 / Math.sqrt(hd));
+        pool.invoke(new RecursiveAction() {
+            @Override
+            protected void compute() {
+                range(0, tokens * heads);
+            }
+
+            void range(int from, int to) {
+                if (to - from > 4) {
+                    int mid = (from + to) >>> 1;
+                    invokeAll(new RecursiveAction() {
+                        @Override
+                        protected void compute() {
+                            range(from, mid);
+                        }
+                    }, new RecursiveAction() {
+                        @Override
+                        protected void compute() {
+                            range(mid, to);
+                        }
+                    });
+                    return;
+                }
+                for (int th = from; th < to; th++) {
+                    int i = th / heads, h = th % heads;
+                    int kvOff = (h / group) * hd;
+                    int pos = posOf[i];
+                    int first = c.slidingWindow() > 0 ? Math.max(0, pos - c.slidingWindow() + 1) : 0;
+                    int[] table = chunkOf[i].blockTable();
+                    float[] scores = new float[pos - first + 1];
+                    float max = Float.NEGATIVE_INFINITY;
+                    for (int j = first; j <= pos; j++) {
+                        int slot = cacheSlot(table, j);
+                        float sc = math.dot(q[i], h * hd, keys, slot * kvDim + kvOff, hd) * invSqrt;
+                        scores[j - first] = sc;
+                        max = Math.max(max, sc);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < scores.length; j++) {
+                        scores[j] = (float) Math.exp(scores[j] - max);
+                        sum += scores[j];
+                    }
+                    float inv = (float) (1.0 / sum);
+                    for (int j = first; j <= pos; j++) {
+                        int slot = cacheSlot(table, j);
+                        math.axpy(scores[j - first] * inv, values, slot * kvDim + kvOff, out[i], h * hd, hd);
+                    }
+                }
+            }
+        });
+        return out;
+    }
+
+    @Override
+    public void close() {
+        pool.shutdown();
+    }
+}

@@ -1,0 +1,71 @@
+package io.longdoc.engine.cpu;
+
+/**
+ * The inner loops of the CPU backend. {@link #get()} picks the Vector API version when the JVM
+ * has the {@code jdk.incubator.vector} module (run with {@code --add-modules jdk.incubator.vector}),
+ * else the scalar one; tests run both and compare.
+ */
+public abstract class VectorMath {
+    private static final VectorMath BEST = pick();
+
+    public static VectorMath get() {
+        return BEST;
+    }
+
+    public static VectorMath scalar() {
+        return new ScalarMath();
+    }
+
+    public static boolean simdAvailable() {
+        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    }
+
+    private static VectorMath pick() {
+        if (simdAvailable() && !Boolean.getBoolean("longdoc.cpu.scalar")) {
+            try {
+                return (VectorMath) Class.forName("io.longdoc.engine.cpu.SimdMath").getDeclaredConstructor().newInstance();
+            } catch (ReflectiveOperationException | LinkageError e) {
+                return new ScalarMath();
+            }
+        }
+        return new ScalarMath();
+    }
+
+    public abstract String name();
+
+    /** Σ a[aOff + i] · b[bOff + i] for i in [0, n). */
+    public abstract float dot(float[] a, int aOff, float[] b, int bOff, int n);
+
+    /** y[yOff + i] += alpha · x[xOff + i] for i in [0, n). */
+    public abstract void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
+
+    static final class ScalarMath extends VectorMath {
+        @Override
+        public String name() {
+            return "scalar";
+        }
+
+        @Override
+        public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            int i = 0;
+            for (; i + 3 < n; i += 4) {
+                s0 += a[aOff + i] * b[bOff + i];
+                s1 += a[aOff + i + 1] * b[bOff + i + 1];
+                s2 += a[aOff + i + 2] * b[bOff + i + 2];
+                s3 += a[aOff + i + 3] * b[bOff + i + 3];
+            }
+            for (; i < n; i++) {
+                s0 += a[aOff + i] * b[bOff + i];
+            }
+            return (s0 + s1) + (s2 + s3);
+        }
+
+        @Override
+        public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+            for (int i = 0; i < n; i++) {
+                y[yOff + i] += alpha * x[xOff + i];
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+package io.longdoc.engine.runtime;
+
+import io.longdoc.engine.model.ModelConfig;
+import java.util.List;
+
+/**
+ * Runs the model: one forward step over chunks of several sequences, reading and writing the KV
+ * cache blocks the scheduler assigned. The CPU backend and the CUDA backend implement this; the
+ * scheduler and the KV block accounting are shared.
+ */
+public interface Backend extends AutoCloseable {
+    ModelConfig config();
+
+    String name();
+
+    /** Number of KV blocks this backend's cache holds, and tokens per block. */
+    int kvBlocks();
+
+    int kvBlockSize();
+
+    /**
+     * Computes the step; returns the logits (vocab) for each requested position, chunk by chunk,
+     * in the order of {@code logitsAt}.
+     */
+    float[][] forward(List<Chunk> chunks);
+
+    @Override
+    void close();
+}

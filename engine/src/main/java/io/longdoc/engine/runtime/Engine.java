@@ -1,0 +1,98 @@
+package io.longdoc.engine.runtime;
+
+import io.longdoc.engine.cpu.CpuBackend;
+import io.longdoc.engine.cpu.VectorMath;
+import io.longdoc.engine.model.LlamaWeights;
+import io.longdoc.engine.model.ModelConfig;
+import io.longdoc.engine.model.Weights;
+import io.longdoc.engine.tokenizer.Tokenizer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * A loaded model ready to generate: tokenizer, backend and the continuous-batching scheduler.
+ * Thread-safe: any number of threads may submit at once.
+ */
+public final class Engine implements AutoCloseable {
+    private final ModelConfig config;
+    private final Tokenizer tokenizer;
+    private final Backend backend;
+    private final Scheduler scheduler;
+
+    private Engine(ModelConfig config, Tokenizer tokenizer, Backend backend, EngineSettings settings) {
+        this.config = config;
+        this.tokenizer = tokenizer;
+        this.backend = backend;
+        this.scheduler = new Scheduler(backend, settings.maxTokensPerStep(), settings.maxSequences());
+    }
+
+    /** Loads a Hugging Face model directory on the CPU backend. */
+    public static Engine load(Path modelDir, EngineSettings settings) {
+        ModelConfig config = ModelConfig.load(modelDir);
+        LlamaWeights weights = new LlamaWeights(config, Weights.open(modelDir));
+        Tokenizer tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.model")) ? Tokenizer.load(modelDir) : null;
+        long perBlock = CpuBackend.kvBytesPerToken(config) * settings.blockSize();
+        int maxBlocks = (config.maxPositions() + settings.blockSize() - 1) / settings.blockSize() * Math.max(1, settings.maxSequences());
+        int blocks = (int) Math.max(1, Math.min(maxBlocks, settings.kvCacheBytes() / perBlock));
+        Backend backend = new CpuBackend(weights, blocks, settings.blockSize(), settings.threads(), VectorMath.get());
+        return new Engine(config, tokenizer, backend, settings);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** The model's tokenizer, or null when the directory has no tokenizer.model. */
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public Scheduler scheduler() {
+        return scheduler;
+    }
+
+    /** Queues a request; the future completes when it finishes. */
+    public CompletableFuture<GenerationResult> submit(int[] promptIds, SamplingParams params) {
+        return scheduler.submit(new Scheduler.Request(promptIds.clone(), params, null));
+    }
+
+    /** Blocking: generates for every prompt (all in flight together) and returns results in order. */
+    public List<GenerationResult> generate(List<int[]> prompts, SamplingParams params) throws ExecutionException, InterruptedException {
+        List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+        for (int[] p : prompts) {
+            futures.add(submit(p, params));
+        }
+        List<GenerationResult> out = new ArrayList<>();
+        for (CompletableFuture<GenerationResult> f : futures) {
+            out.add(f.get());
+        }
+        return out;
+    }
+
+    /** Teacher-forced logits over {@code ids} at each of {@code positions} (logits predicting the token after it). */
+    public float[][] score(int[] ids, int[] positions) throws ExecutionException, InterruptedException {
+        for (int p : positions) {
+            if (p < 0 || p >= ids.length) {
+                throw new IllegalArgumentException("position " + p + " is outside the " + ids.length + " ids");
+            }
+        }
+        Scheduler.Request r = new Scheduler.Request(ids.clone(), SamplingParams.greedy(0), positions.clone());
+        scheduler.submit(r);
+        r.result.get();
+        return r.scores.get();
+    }
+
+    @Override
+    public void close() {
+        scheduler.close();
+        backend.close();
+    }
+}

@@ -1,0 +1,323 @@
+package io.longdoc.engine.runtime;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Continuous batching. One thread runs steps; each step takes a decode token from every
+ * sequence that is generating and fills the rest of the per-step token budget with prefill
+ * chunks of sequences still reading their prompt. Requests are admitted from the queue while KV
+ * blocks for their whole length (prompt + max new tokens) are free, so admission never
+ * over-commits the cache; sequences retire as soon as they finish, freeing their blocks for the
+ * next in line. A long document therefore never holds the others back.
+ */
+public final class Scheduler implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Scheduler.class);
+
+    private final Backend backend;
+    private final BlockAllocator blocks;
+    private final int blockSize;
+    private final int maxTokensPerStep;
+    private final int maxSequences;
+    private final int[] eosIds;
+    private final ConcurrentLinkedQueue<Request> incoming = new ConcurrentLinkedQueue<>();
+    private final ArrayDeque<Request> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition work = lock.newCondition();
+    private final Thread thread;
+    private volatile boolean closed;
+    private long steps, stepTokens;
+
+    /** A submitted request: prompt ids, sampling, and optionally positions whose logits to return. */
+    static final class Request {
+        final int[] prompt;
+        final SamplingParams params;
+        final int[] scorePositions;
+        final CompletableFuture<GenerationResult> result = new CompletableFuture<>();
+        final CompletableFuture<float[][]> scores = new CompletableFuture<>();
+        final long submitted = System.nanoTime();
+
+        Request(int[] prompt, SamplingParams params, int[] scorePositions) {
+            this.prompt = prompt;
+            this.params = params;
+            this.scorePositions = scorePositions;
+        }
+    }
+
+    /** A request in flight: its KV blocks and what it has computed so far. */
+    private final class Sequence {
+        final Request request;
+        final int[] blockTable;
+        final int maxNew;
+        final Sampler sampler;
+        final int[] output;
+        final float[][] scoreLogits;
+        int cached;        // positions whose keys and values are in the cache
+        int generated;
+        final long admitted = System.nanoTime();
+
+        Sequence(Request r, int[] blockTable, int maxNew) {
+            this.request = r;
+            this.blockTable = blockTable;
+            this.maxNew = maxNew;
+            this.sampler = new Sampler(r.params, backend.config().vocabSize(), r.prompt);
+            this.output = new int[maxNew];
+            this.scoreLogits = r.scorePositions == null ? null : new float[r.scorePositions.length][];
+        }
+
+        boolean prefilling() {
+            return cached < request.prompt.length;
+        }
+    }
+
+    public Scheduler(Backend backend, int maxTokensPerStep, int maxSequences) {
+        this.backend = backend;
+        this.blocks = new BlockAllocator(backend.kvBlocks());
+        this.blockSize = backend.kvBlockSize();
+        this.maxTokensPerStep = maxTokensPerStep;
+        this.maxSequences = maxSequences;
+        this.eosIds = backend.config().eosIds();
+        this.thread = new Thread(this::loop, "longdoc-scheduler");
+        this.thread.setDaemon(true);
+        this.thread.start();
+    }
+
+    /** Context length a request may use: the model's, and what the KV cache can hold for one sequence. */
+    public int maxSequenceTokens() {
+        return Math.min(backend.config().maxPositions(), blocks.total() * blockSize);
+    }
+
+    CompletableFuture<GenerationResult> submit(Request r) {
+        if (closed) {
+            throw new IllegalStateException("engine is closed");
+        }
+        incoming.add(r);
+        lock.lock();
+        try {
+            work.signal();
+        } finally {
+            lock.unlock();
+        }
+        return r.result;
+    }
+
+    private void loop() {
+        while (!closed) {
+            try {
+                for (Request r; (r = incoming.poll()) != null; ) {
+                    waiting.add(r);
+                }
+                admit();
+                if (running.isEmpty()) {
+                    lock.lock();
+                    try {
+                        if (incoming.isEmpty() && !closed) {
+                            work.await(100, TimeUnit.MILLISECONDS);
+                        }
+                    } finally {
+                        lock.unlock();
+                    }
+                    continue;
+                }
+                step();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (Throwable t) {
+                LOG.error("scheduler step failed", t);
+                for (Sequence s : running) {
+                    finishExceptionally(s, t);
+                }
+                running.clear();
+            }
+        }
+    }
+
+    private void admit() {
+        int limit = maxSequenceTokens();
+        while (!waiting.isEmpty() && running.size() < maxSequences) {
+            Request r = waiting.peek();
+            if (r.prompt.length == 0) {
+                waiting.poll();
+                r.result.completeExceptionally(new IllegalArgumentException("empty prompt: at least one token is needed"));
+                continue;
+            }
+            if (r.prompt.length > limit) {
+                waiting.poll();
+                r.result.completeExceptionally(new IllegalArgumentException("prompt of " + r.prompt.length
+                        + " tokens does not fit the context of " + limit + " tokens (model max_position_embeddings "
+                        + backend.config().maxPositions() + ", KV cache " + blocks.total() * blockSize + " tokens)"));
+                r.scores.completeExceptionally(new IllegalArgumentException("prompt too long"));
+                continue;
+            }
+            int maxNew = Math.min(r.params.maxNewTokens(), limit - r.prompt.length);
+            int need = (r.prompt.length + maxNew + blockSize - 1) / blockSize;
+            int[] table = blocks.allocate(need);
+            if (table == null) {
+                break; // wait for running sequences to free blocks
+            }
+            waiting.poll();
+            running.add(new Sequence(r, table, maxNew));
+        }
+    }
+
+    private void step() {
+        List<Chunk> chunks = new ArrayList<>();
+        List<Sequence> inStep = new ArrayList<>();
+        int budget = maxTokensPerStep;
+        // Decode tokens first: every generating sequence advances by one.
+        for (Sequence s : running) {
+            if (!s.prefilling() && budget > 0) {
+                int last = s.output[s.generated - 1];
+                chunks.add(new Chunk(s.blockTable, s.cached, new int[] {last}, new int[] {0}, s.cached + 1));
+                inStep.add(s);
+                budget--;
+            }
+        }
+        // Then prefill chunks, in admission order, up to the token budget.
+        for (Sequence s : running) {
+            if (s.prefilling() && budget > 0) {
+                int n = Math.min(budget, s.request.prompt.length - s.cached);
+                int[] tokens = Arrays.copyOfRange(s.request.prompt, s.cached, s.cached + n);
+                chunks.add(new Chunk(s.blockTable, s.cached, tokens, logitsWanted(s, n), Math.max(s.request.prompt.length, s.cached + n)));
+                inStep.add(s);
+                budget -= n;
+            }
+        }
+        float[][] logits = backend.forward(chunks);
+        steps++;
+        int k = 0;
+        for (int c = 0; c < chunks.size(); c++) {
+            Chunk chunk = chunks.get(c);
+            Sequence s = inStep.get(c);
+            boolean wasPrefill = s.prefilling();
+            int start = s.cached;
+            s.cached += chunk.tokens().length;
+            stepTokens += chunk.tokens().length;
+            float[] next = null;
+            for (int at : chunk.logitsAt()) {
+                float[] row = logits[k++];
+                int pos = start + at;
+                if (s.scoreLogits != null) {
+                    for (int i = 0; i < s.request.scorePositions.length; i++) {
+                        if (s.request.scorePositions[i] == pos) {
+                            s.scoreLogits[i] = row.clone();
+                        }
+                    }
+                }
+                if (pos == s.cached - 1 && (!wasPrefill || !s.prefilling()) && s.maxNew > 0) {
+                    next = row;
+                }
+            }
+            if (s.prefilling()) {
+                continue;
+            }
+            if (s.maxNew == 0) {
+                finish(s, "length");
+                continue;
+            }
+            if (next == null) {
+                throw new IllegalStateException("no logits for the next token of a sequence");
+            }
+            int token = s.sampler.next(next);
+            s.output[s.generated++] = token;
+            if (!s.request.params.ignoreEos() && contains(eosIds, token)) {
+                finish(s, "eos");
+            } else if (contains(s.request.params.stopIds(), token)) {
+                finish(s, "stop");
+            } else if (s.generated >= s.maxNew) {
+                finish(s, "length");
+            }
+        }
+        running.removeIf(s -> s.request.result.isDone());
+    }
+
+    /** Logits are needed at the prompt's last position (to sample) and at any scored position in this chunk. */
+    private static int[] logitsWanted(Sequence s, int n) {
+        List<Integer> at = new ArrayList<>();
+        int end = s.cached + n;
+        if (s.request.scorePositions != null) {
+            for (int p : s.request.scorePositions) {
+                if (p >= s.cached && p < end && !at.contains(p - s.cached)) {
+                    at.add(p - s.cached);
+                }
+            }
+        }
+        if (end == s.request.prompt.length && s.maxNew > 0 && !at.contains(n - 1)) {
+            at.add(n - 1);
+        }
+        at.sort(null);
+        return at.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private void finish(Sequence s, String reason) {
+        blocks.release(s.blockTable);
+        long now = System.nanoTime();
+        if (s.scoreLogits != null) {
+            s.request.scores.complete(s.scoreLogits);
+        }
+        s.request.result.complete(new GenerationResult(s.request.prompt, Arrays.copyOf(s.output, s.generated), reason,
+                s.admitted - s.request.submitted, now - s.request.submitted));
+    }
+
+    private void finishExceptionally(Sequence s, Throwable t) {
+        blocks.release(s.blockTable);
+        s.request.result.completeExceptionally(t);
+        s.request.scores.completeExceptionally(t);
+    }
+
+    private static boolean contains(int[] ids, int id) {
+        for (int v : ids) {
+            if (v == id) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Steps run and tokens computed so far (for benchmarks and logs). */
+    public long steps() {
+        return steps;
+    }
+
+    public long stepTokens() {
+        return stepTokens;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        lock.lock();
+        try {
+            work.signal();
+        } finally {
+            lock.unlock();
+        }
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        IllegalStateException stopped = new IllegalStateException("engine closed");
+        for (Sequence s : running) {
+            finishExceptionally(s, stopped);
+        }
+        for (Request r : waiting) {
+            r.result.completeExceptionally(stopped);
+        }
+        for (Iterator<Request> it = incoming.iterator(); it.hasNext(); ) {
+            it.next().result.completeExceptionally(stopped);
+        }
+    }
+}
