@@ -38,6 +38,8 @@ public final class Main {
         COMMANDS.put("demo", new Subcommand("generate a sample corpus and run the pipeline on it", DemoCommand::args, DemoCommand::run));
         COMMANDS.put("stats", new Subcommand("token-length report and truncation gate (Spark)", StatsCommand::args, StatsCommand::run));
         COMMANDS.put("tokenize", new Subcommand("print token ids of JSONL texts (plain JVM)", TokenizeCommand::args, TokenizeCommand::run));
+        COMMANDS.put("generate", new Subcommand("generate text from a prompt (plain JVM)", GenerateCommand::args, GenerateCommand::run));
+        COMMANDS.put("score", new Subcommand("teacher-forced logits at given positions (plain JVM)", ScoreCommand::args, ScoreCommand::run));
         COMMANDS.put("bench-tokenizer", new Subcommand("tokenizer throughput against sentencepiece (plain JVM)", TokenizerBench::args, TokenizerBench::run));
     }
 

@@ -1,0 +1,54 @@
+package io.longdoc.engine.prompt;
+
+import io.longdoc.engine.model.ModelConfig;
+import io.longdoc.engine.tokenizer.IntList;
+import io.longdoc.engine.tokenizer.Tokenizer;
+
+/**
+ * How a model family wraps a system prompt and a user turn into input ids, ending with the
+ * generation prompt (where the model's answer begins).
+ */
+public enum ChatFormat {
+    /** Index-1.9B: [0] + enc(system) + [3] + enc(user) + [4]; no leading <unk> without a system prompt; no BOS. */
+    INDEX {
+        @Override
+        public int[] wrap(Tokenizer tok, String system, String user) {
+            IntList ids = new IntList();
+            if (system != null && !system.isEmpty()) {
+                ids.add(SYSTEM_ID);
+                tok.sentencePiece().encodeInto(system, ids);
+            }
+            ids.add(USER_ID);
+            tok.sentencePiece().encodeInto(user, ids);
+            ids.add(BOT_ID);
+            return ids.toArray();
+        }
+    },
+    /** LLaMA-2 / Mistral instruct: <s>[INST] <<SYS>>…<</SYS>> user [/INST] */
+    LLAMA_INST {
+        @Override
+        public int[] wrap(Tokenizer tok, String system, String user) {
+            String sys = system == null || system.isEmpty() ? "" : "<<SYS>>\n" + system + "\n<</SYS>>\n\n";
+            IntList ids = new IntList();
+            ids.add(tok.bosId());
+            tok.sentencePiece().encodeInto("[INST] " + sys + user.strip() + " [/INST]", ids);
+            return ids.toArray();
+        }
+    },
+    /** No chat markers: BOS (unless the family never uses one) and the text. */
+    PLAIN {
+        @Override
+        public int[] wrap(Tokenizer tok, String system, String user) {
+            String text = system == null || system.isEmpty() ? user : system + "\n\n" + user;
+            return tok.encode(text, tok.addsBos(), false);
+        }
+    };
+
+    public static final int SYSTEM_ID = 0, USER_ID = 3, BOT_ID = 4;
+
+    public abstract int[] wrap(Tokenizer tok, String system, String user);
+
+    public static ChatFormat of(ModelConfig config) {
+        return config.isIndex() ? INDEX : LLAMA_INST;
+    }
+}

@@ -1,0 +1,148 @@
+package io.longdoc.job;
+
+import com.typesafe.config.Config;
+import io.longdoc.engine.prompt.ChatFormat;
+import io.longdoc.engine.prompt.PromptTemplate;
+import io.longdoc.engine.runtime.Engine;
+import io.longdoc.engine.runtime.GenerationResult;
+import io.longdoc.engine.runtime.SamplingParams;
+import io.longdoc.engine.tokenizer.Tokenizer;
+import io.longdoc.job.cli.Args;
+import io.longdoc.job.cli.UsageException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.ExecutionException;
+import java.util.stream.Collectors;
+
+/** {@code longdoc generate}: one prompt through the engine, in a plain JVM. */
+public final class GenerateCommand {
+    private GenerateCommand() {
+    }
+
+    static Args args() {
+        return new Args("generate", "--model DIR (--prompt TEXT | --ids 1,2,3 | --ids @FILE) [options]")
+                .option("model", "DIR", "Hugging Face model directory")
+                .option("prompt", "TEXT", "prompt text (@FILE reads it from a file)")
+                .option("ids", "LIST", "raw input ids, comma-separated or @FILE (no template, no BOS added)")
+                .flag("chat", "wrap the prompt in the model family's chat format")
+                .option("template", "NAME", "built-in template around the prompt as document: index-zh, index-en, plain-en")
+                .option("max-new-tokens", "N", "tokens to generate at most (default 256, or the template's)")
+                .option("temperature", "T", "0 = greedy (default)")
+                .option("top-k", "K", "keep the K most likely tokens (0 = off)")
+                .option("top-p", "P", "nucleus sampling mass (1 = off)")
+                .option("repetition-penalty", "R", "HF repetition penalty over prompt and output (1 = off)")
+                .option("seed", "S", "random seed for sampling")
+                .flag("ignore-eos", "keep generating past EOS")
+                .flag("print-ids", "print {\"ids\":[...]} of the generated ids instead of text")
+                .option("backend", "B", "cpu | cuda | auto");
+    }
+
+    static int run(Args args, Config config) throws Exception {
+        int modes = (args.has("prompt") ? 1 : 0) + (args.has("ids") ? 1 : 0);
+        if (modes != 1) {
+            throw new UsageException("generate: give exactly one of --prompt or --ids");
+        }
+        Config g = config.getConfig("longdoc.generate");
+        PromptTemplate template = null;
+        if (args.has("template")) {
+            try {
+                template = PromptTemplate.builtIn(args.get("template"));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
+        int maxNew = args.getInt("max-new-tokens") != null ? args.getInt("max-new-tokens")
+                : template != null ? template.maxNewTokens() : g.getInt("max-new-tokens");
+        float repetition = args.getDouble("repetition-penalty") != null ? args.getDouble("repetition-penalty").floatValue()
+                : template != null ? template.repetitionPenalty() : (float) g.getDouble("repetition-penalty");
+        SamplingParams params;
+        try {
+            params = new SamplingParams(maxNew,
+                    args.getDouble("temperature") != null ? args.getDouble("temperature").floatValue() : (float) g.getDouble("temperature"),
+                    args.getInt("top-k") != null ? args.getInt("top-k") : g.getInt("top-k"),
+                    args.getDouble("top-p") != null ? args.getDouble("top-p").floatValue() : (float) g.getDouble("top-p"),
+                    repetition, args.has("seed") ? Long.parseLong(args.get("seed")) : g.getLong("seed"),
+                    args.has("ignore-eos"), new int[0]);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("generate: " + e.getMessage());
+        }
+        try (Engine engine = EngineOptions.load(args, config)) {
+            int[] prompt = args.has("ids") ? parseIds(args.get("ids"), engine.config().vocabSize())
+                    : promptIds(engine, readText(args.get("prompt")), args.has("chat"), template);
+            GenerationResult r;
+            try {
+                r = engine.submit(prompt, params).get();
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof IllegalArgumentException bad) {
+                    throw new UsageException("generate: " + bad.getMessage());
+                }
+                throw e;
+            }
+            if (args.has("print-ids")) {
+                System.out.println("{\"ids\":[" + Arrays.stream(r.outputIds()).mapToObj(String::valueOf).collect(Collectors.joining(",")) + "]}");
+            } else {
+                Tokenizer tok = requireTokenizer(engine);
+                System.out.println(tok.decode(r.contentIds()));
+            }
+            System.err.printf("%d prompt tokens, %d generated (%s) in %.2f s%n", prompt.length, r.outputIds().length,
+                    r.finishReason(), r.totalNanos() / 1e9);
+        }
+        return 0;
+    }
+
+    static int[] promptIds(Engine engine, String text, boolean chat, PromptTemplate template) {
+        Tokenizer tok = requireTokenizer(engine);
+        if (template != null) {
+            ChatFormat format = template.name().startsWith("plain") ? ChatFormat.PLAIN : ChatFormat.of(engine.config());
+            return format.wrap(tok, template.system(), template.userText(text));
+        }
+        if (chat) {
+            return ChatFormat.of(engine.config()).wrap(tok, null, text);
+        }
+        return tok.encode(text, addsBos(engine), false);
+    }
+
+    /** tokenizer_config.json's add_bos_token when present; otherwise LLaMA/Mistral add BOS and Index does not. */
+    static boolean addsBos(Engine engine) {
+        Path config = Path.of(engine.tokenizer().source()).resolve("tokenizer_config.json");
+        return Files.isRegularFile(config) ? engine.tokenizer().addsBos() : !engine.config().isIndex();
+    }
+
+    static Tokenizer requireTokenizer(Engine engine) {
+        if (engine.tokenizer() == null) {
+            throw new UsageException("the model directory has no tokenizer.model: use --ids and --print-ids");
+        }
+        return engine.tokenizer();
+    }
+
+    static String readText(String value) throws IOException {
+        if (value.startsWith("@")) {
+            Path p = Path.of(value.substring(1));
+            if (!Files.isRegularFile(p)) {
+                throw new UsageException(value + ": no such file");
+            }
+            return Files.readString(p, StandardCharsets.UTF_8);
+        }
+        return value;
+    }
+
+    static int[] parseIds(String value, int vocab) throws IOException {
+        String list = value.startsWith("@") ? readText(value) : value;
+        String[] parts = list.trim().split("[,\\s]+");
+        int[] ids = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                ids[i] = Integer.parseInt(parts[i]);
+            } catch (NumberFormatException e) {
+                throw new UsageException("--ids: '" + parts[i] + "' is not a token id");
+            }
+            if (ids[i] < 0 || ids[i] >= vocab) {
+                throw new UsageException("--ids: " + ids[i] + " is outside the vocabulary (size " + vocab + ")");
+            }
+        }
+        return ids;
+    }
+}
