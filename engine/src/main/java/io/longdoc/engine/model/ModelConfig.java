@@ -47,6 +47,15 @@ public record ModelConfig(
         return architecture.equals("IndexForCausalLM");
     }
 
+    /** Longest sequence the model is meant for: max_position_embeddings, stretched by linear or dynamic RoPE scaling. */
+    public int contextLength() {
+        String type = ropeScaling.type();
+        if (type.equals("linear") || type.equals("dynamic")) {
+            return (int) Math.min(Integer.MAX_VALUE, (long) (maxPositions * ropeScaling.factor()));
+        }
+        return maxPositions;
+    }
+
     public int kvDim() {
         return kvHeads * headDim;
     }

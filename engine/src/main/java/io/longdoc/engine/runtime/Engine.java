@@ -36,7 +36,7 @@ public final class Engine implements AutoCloseable {
         LlamaWeights weights = new LlamaWeights(config, Weights.open(modelDir));
         Tokenizer tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.model")) ? Tokenizer.load(modelDir) : null;
         long perBlock = CpuBackend.kvBytesPerToken(config) * settings.blockSize();
-        int maxBlocks = (config.maxPositions() + settings.blockSize() - 1) / settings.blockSize() * Math.max(1, settings.maxSequences());
+        int maxBlocks = (config.contextLength() + settings.blockSize() - 1) / settings.blockSize() * Math.max(1, settings.maxSequences());
         int blocks = (int) Math.max(1, Math.min(maxBlocks, settings.kvCacheBytes() / perBlock));
         Backend backend = new CpuBackend(weights, blocks, settings.blockSize(), settings.threads(), VectorMath.get());
         return new Engine(config, tokenizer, backend, settings);

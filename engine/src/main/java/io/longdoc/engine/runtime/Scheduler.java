@@ -95,7 +95,7 @@ public final class Scheduler implements AutoCloseable {
 
     /** Context length a request may use: the model's, and what the KV cache can hold for one sequence. */
     public int maxSequenceTokens() {
-        return Math.min(backend.config().maxPositions(), blocks.total() * blockSize);
+        return Math.min(backend.config().contextLength(), blocks.total() * blockSize);
     }
 
     CompletableFuture<GenerationResult> submit(Request r) {
@@ -156,8 +156,8 @@ public final class Scheduler implements AutoCloseable {
             if (r.prompt.length > limit) {
                 waiting.poll();
                 r.result.completeExceptionally(new IllegalArgumentException("prompt of " + r.prompt.length
-                        + " tokens does not fit the context of " + limit + " tokens (model max_position_embeddings "
-                        + backend.config().maxPositions() + ", KV cache " + blocks.total() * blockSize + " tokens)"));
+                        + " tokens does not fit the context of " + limit + " tokens (model context "
+                        + backend.config().contextLength() + ", KV cache " + blocks.total() * blockSize + " tokens)"));
                 r.scores.completeExceptionally(new IllegalArgumentException("prompt too long"));
                 continue;
             }

@@ -1,0 +1,93 @@
+package io.longdoc.engine.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.longdoc.engine.tokenizer.SentencePieceReference;
+import io.longdoc.engine.tokenizer.Shared;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Random models made here with numpy, checked against ../shared/tools/hf_llama_ref.py (an
+ * independent float64 forward pass): GQA ratios 1/2/4, F32/F16/BF16 weights, tied and separate
+ * heads, and RoPE past 8K positions with linear, dynamic NTK and llama3 scaling.
+ */
+class RandomModelParityTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path tmp;
+
+    static Path script(String name) throws Exception {
+        Path p = tmp.resolve(name);
+        try (InputStream in = RandomModelParityTest.class.getResourceAsStream("/" + name)) {
+            Files.copy(in, p, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return p;
+    }
+
+    static String python(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("/usr/bin/python3"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(10, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+            throw new AssertionError("python timed out: " + cmd);
+        }
+        assertEquals(0, p.exitValue(), "python failed: " + cmd);
+        return out;
+    }
+
+    static void requireNumpy() throws Exception {
+        SentencePieceReference.requireAvailable(); // the same Debian python; numpy is installed beside it by .ci/run
+        Process p = new ProcessBuilder("/usr/bin/python3", "-c", "import numpy").start();
+        boolean ok = p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0;
+        if (!ok && "true".equals(System.getenv("CI"))) {
+            throw new AssertionError("python3-numpy is not installed; .ci/run installs it");
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(ok, "skipped: python3-numpy is not installed");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+        "mha-f32      | F32  | 37   | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":4,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":false}",
+        "gqa2-f16     | F16  | 41   | {\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-5,\"rope_theta\":1000000.0,\"tie_word_embeddings\":false}",
+        "gqa4-bf16-tied | BF16 | 29 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":80,\"num_hidden_layers\":2,\"num_attention_heads\":8,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":true}",
+        "index-gqa2-bf16 | BF16 | 33 | {\"architectures\":[\"IndexForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"norm_head\":1,\"rope_ratio\":32}",
+        "rope-8k-plain | BF16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":16384,\"rms_norm_eps\":1e-5}",
+        "rope-8k-linear | F16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"vocab_size\":200,\"max_position_embeddings\":4096,\"rms_norm_eps\":1e-5,\"rope_scaling\":{\"type\":\"linear\",\"factor\":4.0}}",
+        "rope-8k-dynamic | BF16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":4096,\"rms_norm_eps\":1e-5,\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":4.0}}",
+        "rope-8k-llama3 | BF16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":16384,\"rms_norm_eps\":1e-5,\"rope_theta\":500000.0,\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":2048}}",
+    })
+    void lastPositionLogitsMatchTheFloat64Reference(String name, String dtype, int tokens, String config) throws Exception {
+        requireNumpy();
+        Path reference = Shared.require("tools/hf_llama_ref.py");
+        Path dir = tmp.resolve(name.trim());
+        python(script("make_random_model.py").toString(), dir.toString(), config, dtype.trim(), String.valueOf(name.hashCode() & 0xFFFF));
+        int vocab = JSON.readTree(config).get("vocab_size").asInt();
+        Random random = new Random(tokens);
+        int[] ids = new int[tokens];
+        List<String> args = new ArrayList<>(List.of(reference.toString(), dir.toString(), "logits"));
+        for (int i = 0; i < tokens; i++) {
+            ids[i] = random.nextInt(vocab);
+            args.add(String.valueOf(ids[i]));
+        }
+        double[] expected = JSON.readValue(python(args.toArray(new String[0])), double[].class);
+        try (Engine engine = Engine.load(dir, EngineSettings.defaults())) {
+            float[] actual = engine.score(ids, new int[] {tokens - 1})[0];
+            IndexTinyRandomTest.assertClose(expected, actual, 1e-4, name);
+        }
+    }
+}
