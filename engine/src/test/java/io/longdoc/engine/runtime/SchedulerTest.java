@@ -1,0 +1,166 @@
+package io.longdoc.engine.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.longdoc.engine.tokenizer.Shared;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+
+/** Continuous batching gives each request exactly what it would get alone. */
+class SchedulerTest {
+    static Path model() {
+        return Shared.require("models/stories260k");
+    }
+
+    static int[] randomPrompt(Random r, int length) {
+        int[] ids = new int[length];
+        ids[0] = 1;
+        for (int i = 1; i < length; i++) {
+            ids[i] = 3 + r.nextInt(500);
+        }
+        return ids;
+    }
+
+    static SamplingParams sampling(int i) {
+        // A mix: greedy, temperature with top-k/top-p, repetition penalty; each with its own seed.
+        return switch (i % 3) {
+            case 0 -> SamplingParams.greedy(20 + i);
+            case 1 -> new SamplingParams(25, 0.8f, 40, 0.9f, 1f, 1000 + i, false, new int[0]);
+            default -> new SamplingParams(30, 1.0f, 0, 1f, 1.3f, 2000 + i, true, new int[0]);
+        };
+    }
+
+    @Test
+    void batchedResultsEqualSoloResults() throws Exception {
+        Random random = new Random(3);
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            prompts.add(randomPrompt(random, 1 + random.nextInt(120)));
+        }
+        List<int[]> solo = new ArrayList<>();
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults().withMaxSequences(1))) {
+            for (int i = 0; i < prompts.size(); i++) {
+                solo.add(engine.submit(prompts.get(i), sampling(i)).get().outputIds());
+            }
+        }
+        // Small steps, so prefill chunks and decode tokens of different sequences share steps.
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults().withMaxTokensPerStep(48))) {
+            List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                futures.add(engine.submit(prompts.get(i), sampling(i)));
+            }
+            for (int i = 0; i < prompts.size(); i++) {
+                assertArrayEquals(solo.get(i), futures.get(i).get().outputIds(), "request " + i);
+            }
+            assertTrue(engine.scheduler().steps() < prompts.stream().mapToInt(p -> p.length).sum(), "steps were shared");
+        }
+    }
+
+    @Test
+    void manyThreadsSubmittingAtOnce() throws Exception {
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            int[] prompt = {1, 403, 407};
+            int[] expected = engine.submit(prompt, SamplingParams.greedy(30)).get().outputIds();
+            ExecutorService pool = Executors.newFixedThreadPool(8);
+            List<Future<int[]>> results = new ArrayList<>();
+            for (int t = 0; t < 32; t++) {
+                results.add(pool.submit(() -> engine.submit(prompt, SamplingParams.greedy(30)).get().outputIds()));
+            }
+            for (Future<int[]> f : results) {
+                assertArrayEquals(expected, f.get());
+            }
+            pool.shutdown();
+        }
+    }
+
+    @Test
+    void requestsWaitForKvMemoryInsteadOfFailing() throws Exception {
+        // Room for about two sequences of 64 tokens at a time; eight requests still all complete.
+        long perToken = io.longdoc.engine.cpu.CpuBackend.kvBytesPerToken(io.longdoc.engine.model.ModelConfig.load(model()));
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults().withKvCacheBytes(perToken * 128))) {
+            List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                futures.add(engine.submit(new int[] {1, 403 + i}, SamplingParams.greedy(40).withIgnoreEos(true)));
+            }
+            for (CompletableFuture<GenerationResult> f : futures) {
+                assertEquals(40, f.get().outputIds().length);
+            }
+            // A single request larger than the whole cache is an error, not a hang.
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> engine.submit(new int[200], SamplingParams.greedy(1)).get());
+            assertTrue(e.getCause().getMessage().contains("does not fit"), e.getCause().getMessage());
+        }
+    }
+
+    @Test
+    void maxNewTokensIsClampedToTheContext() throws Exception {
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            int[] prompt = randomPrompt(new Random(1), 500);
+            GenerationResult r = engine.submit(prompt, SamplingParams.greedy(100).withIgnoreEos(true)).get();
+            assertEquals(12, r.outputIds().length); // context 512
+            assertEquals("length", r.finishReason());
+            ExecutionException tooLong = assertThrows(ExecutionException.class,
+                    () -> engine.submit(randomPrompt(new Random(2), 600), SamplingParams.greedy(1)).get());
+            assertTrue(tooLong.getCause().getMessage().contains("600 tokens"));
+        }
+    }
+
+    @Test
+    void chunkedPrefillGivesTheSameLogits() throws Exception {
+        int[] ids = randomPrompt(new Random(9), 300);
+        int[] positions = {0, 6, 7, 150, 299};
+        float[][] whole, chunked;
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            whole = engine.score(ids, positions);
+        }
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults().withMaxTokensPerStep(7))) {
+            chunked = engine.score(ids, positions);
+        }
+        for (int i = 0; i < positions.length; i++) {
+            for (int j = 0; j < whole[i].length; j++) {
+                assertEquals(whole[i][j], chunked[i][j], 1e-4f, "position " + positions[i]);
+            }
+        }
+    }
+
+    @Test
+    void eosAndStopIdsEndGeneration() throws Exception {
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            int[] free = engine.submit(new int[] {1}, SamplingParams.greedy(200).withIgnoreEos(true)).get().outputIds();
+            int stop = free[5];
+            GenerationResult r = engine.submit(new int[] {1},
+                    new SamplingParams(200, 0f, 0, 1f, 1f, 0, false, new int[] {stop})).get();
+            assertEquals("stop", r.finishReason());
+            assertEquals(stop, r.outputIds()[r.outputIds().length - 1]);
+            assertTrue(r.outputIds().length <= 6);
+        }
+    }
+
+    @Test
+    void seedsReproduceAndDiffer() throws Exception {
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            SamplingParams p = new SamplingParams(40, 1.0f, 0, 1f, 1f, 42, true, new int[0]);
+            int[] a = engine.submit(new int[] {1}, p).get().outputIds();
+            int[] b = engine.submit(new int[] {1}, p).get().outputIds();
+            int[] c = engine.submit(new int[] {1}, p.withSeed(43)).get().outputIds();
+            assertArrayEquals(a, b);
+            assertNotEquals(java.util.Arrays.toString(a), java.util.Arrays.toString(c));
+            // top-k 1 is greedy whatever the temperature.
+            int[] greedy = engine.submit(new int[] {1}, SamplingParams.greedy(40).withIgnoreEos(true)).get().outputIds();
+            int[] topOne = engine.submit(new int[] {1}, new SamplingParams(40, 1.5f, 1, 1f, 1f, 5, true, new int[0])).get().outputIds();
+            assertArrayEquals(greedy, topOne);
+        }
+    }
+}
