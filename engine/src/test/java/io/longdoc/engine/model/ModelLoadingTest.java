@@ -1,0 +1,176 @@
+package io.longdoc.engine.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.longdoc.engine.runtime.Engine;
+import io.longdoc.engine.runtime.EngineSettings;
+import io.longdoc.engine.tokenizer.Shared;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Loading real and damaged model directories: clear errors naming file and tensor, never code execution. */
+class ModelLoadingTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path tmp;
+
+    private Path copyModel(String name) throws Exception {
+        Path src = Shared.require("models/" + name);
+        Path dst = Files.createDirectories(tmp.resolve(name));
+        try (var files = Files.list(src)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, dst.resolve(f.getFileName()));
+            }
+        }
+        return dst;
+    }
+
+    private static String loadError(Path dir) {
+        return assertThrows(ModelFormatException.class, () -> new LlamaWeights(ModelConfig.load(dir), Weights.open(dir))).getMessage();
+    }
+
+    @Test
+    void truncatedSafetensorsNamesFileAndTensor() throws Exception {
+        Path dir = copyModel("stories260k");
+        Path file = dir.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(file);
+        Files.write(file, Arrays.copyOf(bytes, bytes.length - 1000));
+        String msg = loadError(dir);
+        assertTrue(msg.contains("model.safetensors") && msg.contains("tensor ") && msg.contains("past the end"), msg);
+    }
+
+    @Test
+    void badHeaderLengthIsRefused() throws Exception {
+        Path dir = copyModel("stories260k");
+        Path file = dir.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(file);
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 1L << 40);
+        Files.write(file, bytes);
+        assertTrue(loadError(dir).contains("bad header length"));
+        Files.write(file, new byte[3]);
+        assertTrue(loadError(dir).contains("too short"));
+    }
+
+    @Test
+    void shapeDtypeMismatchAndMissingTensorAreRefused() throws Exception {
+        Path dir = copyModel("stories260k");
+        Path file = dir.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(file);
+        long headerLen = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+        String header = new String(bytes, 8, (int) headerLen, StandardCharsets.UTF_8);
+        ObjectNode h = (ObjectNode) JSON.readTree(header);
+
+        ObjectNode wrongShape = h.deepCopy();
+        ((ObjectNode) wrongShape.get("model.norm.weight")).putArray("shape").add(32).add(2);
+        writeWithHeader(file, bytes, headerLen, wrongShape);
+        String msg = loadError(dir);
+        assertTrue(msg.contains("model.norm.weight") && msg.contains("shape"), msg);
+
+        ObjectNode wrongDtype = h.deepCopy();
+        ((ObjectNode) wrongDtype.get("model.norm.weight")).put("dtype", "F16");
+        writeWithHeader(file, bytes, headerLen, wrongDtype);
+        msg = loadError(dir);
+        assertTrue(msg.contains("model.norm.weight") && msg.contains("bytes"), msg);
+
+        ObjectNode missing = h.deepCopy();
+        missing.remove("model.layers.3.mlp.up_proj.weight");
+        writeWithHeader(file, bytes, headerLen, missing);
+        msg = loadError(dir);
+        assertTrue(msg.contains("model.layers.3.mlp.up_proj.weight") && msg.contains("missing"), msg);
+    }
+
+    private static void writeWithHeader(Path file, byte[] original, long headerLen, ObjectNode header) throws Exception {
+        byte[] h = JSON.writeValueAsBytes(header);
+        byte[] padded = Arrays.copyOf(h, (int) headerLen);
+        Arrays.fill(padded, h.length, padded.length, (byte) ' ');
+        if (h.length > headerLen) {
+            throw new IllegalStateException("test header grew");
+        }
+        byte[] out = original.clone();
+        System.arraycopy(padded, 0, out, 8, padded.length);
+        Files.write(file, out);
+    }
+
+    @Test
+    void unknownArchitecturesAndUnimplementedKeysAreRefused() throws Exception {
+        Path dir = copyModel("stories260k");
+        Path config = dir.resolve("config.json");
+        ObjectNode c = (ObjectNode) JSON.readTree(config.toFile());
+        for (String[] change : new String[][] {
+            {"architectures", "[\"GPTNeoXForCausalLM\"]", "not supported"},
+            {"attention_bias", "true", "attention_bias"},
+            {"hidden_act", "\"gelu\"", "hidden_act"},
+            {"rope_scaling", "{\"type\":\"yarn\",\"factor\":4}", "yarn"},
+            {"quantization_config", "{\"quant_method\":\"gptq\"}", "quantization_config"},
+        }) {
+            ObjectNode bad = c.deepCopy();
+            bad.set(change[0], JSON.readTree(change[1]));
+            Files.writeString(config, JSON.writeValueAsString(bad));
+            String msg = assertThrows(ModelFormatException.class, () -> ModelConfig.load(dir)).getMessage();
+            assertTrue(msg.contains(change[2]) && msg.contains("config.json"), msg);
+        }
+    }
+
+    @Test
+    void torchCheckpointLoadsTheSameTensors() throws Exception {
+        Path src = Shared.require("models/index-tiny-random");
+        Path bin = tmp.resolve("index-bin");
+        python("make_torch_bin.py", src.toString(), bin.toString());
+        Files.copy(src.resolve("tokenizer.model"), bin.resolve("tokenizer.model"));
+        int[] ids = {5, 77, 300, 12, 9, 480};
+        try (Engine a = Engine.load(src, EngineSettings.defaults()); Engine b = Engine.load(bin, EngineSettings.defaults())) {
+            float[][] la = a.score(ids, new int[] {5});
+            float[][] lb = b.score(ids, new int[] {5});
+            assertArrayEquals(la[0], lb[0]);
+        }
+        assertTrue(Weights.open(bin).source().endsWith("pytorch_model.bin"));
+    }
+
+    @Test
+    void pickleWithAForeignGlobalIsRefusedAndNothingRuns() throws Exception {
+        Path src = Shared.require("models/index-tiny-random");
+        Path bin = tmp.resolve("evil-bin");
+        Path marker = tmp.resolve("pwned");
+        python("make_torch_bin.py", src.toString(), bin.toString(), "--evil", marker.toString());
+        String msg = assertThrows(ModelFormatException.class, () -> Weights.open(bin)).getMessage();
+        assertTrue(msg.contains("refused global") && (msg.contains("posix.system") || msg.contains("os.system")), msg);
+        assertFalse(Files.exists(marker), "the pickle's payload must never run");
+
+        // Truncated zip: a clear error.
+        Path cut = Files.createDirectories(tmp.resolve("cut-bin"));
+        Files.copy(src.resolve("config.json"), cut.resolve("config.json"));
+        Path good = tmp.resolve("good-bin");
+        python("make_torch_bin.py", src.toString(), good.toString());
+        byte[] bytes = Files.readAllBytes(good.resolve("pytorch_model.bin"));
+        Files.write(cut.resolve("pytorch_model.bin"), Arrays.copyOf(bytes, bytes.length / 2));
+        assertTrue(assertThrows(ModelFormatException.class, () -> Weights.open(cut)).getMessage().contains("pytorch_model.bin"));
+    }
+
+    private void python(String script, String... args) throws Exception {
+        io.longdoc.engine.tokenizer.SentencePieceReference.requireAvailable();
+        Path s = tmp.resolve(script);
+        try (var in = ModelLoadingTest.class.getResourceAsStream("/" + script)) {
+            Files.copy(in, s, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        String[] cmd = new String[args.length + 2];
+        cmd[0] = "/usr/bin/python3";
+        cmd[1] = s.toString();
+        System.arraycopy(args, 0, cmd, 2, args.length);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(2, TimeUnit.MINUTES) && p.exitValue() == 0, out);
+    }
+}
