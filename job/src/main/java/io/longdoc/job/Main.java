@@ -40,6 +40,7 @@ public final class Main {
         COMMANDS.put("tokenize", new Subcommand("print token ids of JSONL texts (plain JVM)", TokenizeCommand::args, TokenizeCommand::run));
         COMMANDS.put("generate", new Subcommand("generate text from a prompt (plain JVM)", GenerateCommand::args, GenerateCommand::run));
         COMMANDS.put("score", new Subcommand("teacher-forced logits at given positions (plain JVM)", ScoreCommand::args, ScoreCommand::run));
+        COMMANDS.put("bench", new Subcommand("CPU engine throughput, against llama2.c's run.c (plain JVM)", io.longdoc.job.bench.EngineBench::args, io.longdoc.job.bench.EngineBench::run));
         COMMANDS.put("bench-tokenizer", new Subcommand("tokenizer throughput against sentencepiece (plain JVM)", TokenizerBench::args, TokenizerBench::run));
     }
 

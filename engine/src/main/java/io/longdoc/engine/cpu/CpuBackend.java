@@ -19,6 +19,19 @@ import java.util.concurrent.RecursiveAction;
  * F = intermediate size, V = vocab.
  */
 public final class CpuBackend implements Backend {
+    /** Multiply-adds below which an operation runs on the calling thread. */
+    private static final long PARALLEL_WORK = 1L << 18;
+    /** Weight rows are read this many floats at a time (64 KiB: stays in L2 while used). */
+    private static final int ROW_BLOCK_FLOATS = 16 * 1024;
+
+    /** Per-thread buffers for weight rows, so a step allocates no large arrays (allocation means zeroing memory). */
+    private static final class Scratch {
+        final float[] rows = new float[ROW_BLOCK_FLOATS];
+        final short[] shorts = new short[ROW_BLOCK_FLOATS];
+        final float[] dot4 = new float[4];
+    }
+
+    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
     private final ModelConfig c;
     private final LlamaWeights w;
     private final Rope rope;
@@ -88,6 +101,13 @@ public final class CpuBackend implements Backend {
             }
         }
 
+        // RoPE angles of each token, shared by all heads and layers.   cos, sin: (T, headDim / 2)
+        float[][] cos = new float[tokens][c.headDim() / 2];
+        float[][] sin = new float[tokens][c.headDim() / 2];
+        for (int i = 0; i < tokens; i++) {
+            rope.angles(posOf[i], chunkOf[i].ropeSeqLen(), cos[i], sin[i]);
+        }
+
         // Embedding lookup.                                       x: (T, D)
         float[][] x = new float[tokens][c.dim()];
         short[] scratch = new short[c.dim()];
@@ -112,13 +132,11 @@ public final class CpuBackend implements Backend {
 
             // RoPE on queries and keys, then keys and values into the cache at each token's position.
             for (int i = 0; i < tokens; i++) {
-                double[] invFreq = rope.invFreq(chunkOf[i].ropeSeqLen());
-                double pos = rope.scaledPosition(posOf[i]);
                 for (int h = 0; h < c.heads(); h++) {
-                    Rope.rotate(q[i], h * c.headDim(), c.headDim(), pos, invFreq);
+                    Rope.rotate(q[i], h * c.headDim(), c.headDim(), cos[i], sin[i]);
                 }
                 for (int h = 0; h < c.kvHeads(); h++) {
-                    Rope.rotate(k[i], h * c.headDim(), c.headDim(), pos, invFreq);
+                    Rope.rotate(k[i], h * c.headDim(), c.headDim(), cos[i], sin[i]);
                 }
                 int slot = cacheSlot(chunkOf[i].blockTable(), posOf[i]);
                 System.arraycopy(k[i], 0, keyCache[l], slot * c.kvDim(), c.kvDim());
@@ -199,6 +217,11 @@ public final class CpuBackend implements Backend {
         if (in.length == 0) {
             return out;
         }
+        if ((long) rows * cols * in.length < PARALLEL_WORK) {
+            // Too small to pay for handing work to other threads (tiny models, single tokens).
+            multiplyRows(weight, 0, rows, in, out);
+            return out;
+        }
         int grain = Math.max(16, rows / (pool.getParallelism() * 8));
         pool.invoke(new RecursiveAction() {
             @Override
@@ -222,25 +245,64 @@ public final class CpuBackend implements Backend {
                     });
                     return;
                 }
-                float[] row = new float[cols];
-                short[] scratch = new short[cols];
-                for (int r = from; r < to; r++) {
-                    weight.readRow(r, row, scratch);
-                    for (int i = 0; i < in.length; i++) {
-                        out[i][r] = math.dot(row, 0, in[i], 0, cols);
-                    }
-                }
+                multiplyRows(weight, from, to, in, out);
             }
         });
         return out;
     }
 
-    /** One (token, head) at a time across threads; scores for one query row only, never T×T. */
+    /** out[i][r] for rows [from, to): weight rows read in blocks that stay in cache while every token uses them. */
+    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] out) {
+        int cols = weight.cols();
+        if (cols > ROW_BLOCK_FLOATS) {
+            // Rows longer than the scratch block (hidden sizes over 16K): one row at a time.
+            float[] row = new float[cols];
+            short[] shorts = new short[cols];
+            for (int r = from; r < to; r++) {
+                weight.readRow(r, row, shorts);
+                for (int i = 0; i < in.length; i++) {
+                    out[i][r] = math.dot(row, 0, in[i], 0, cols);
+                }
+            }
+            return;
+        }
+        int block = Math.max(1, Math.min(to - from, ROW_BLOCK_FLOATS / cols));
+        Scratch sc = scratch.get();
+        float[] rows = sc.rows;
+        short[] scratch = sc.shorts;
+        float[] dot4 = sc.dot4;
+        for (int r0 = from; r0 < to; r0 += block) {
+            int n = Math.min(block, to - r0);
+            weight.readRows(r0, n, rows, scratch);
+            for (int r = 0; r < n; r++) {
+                int i = 0;
+                // Four tokens at a time share each load of the weight row.
+                for (; i + 4 <= in.length; i += 4) {
+                    math.dot4(rows, r * cols, in[i], in[i + 1], in[i + 2], in[i + 3], cols, dot4);
+                    out[i][r0 + r] = dot4[0];
+                    out[i + 1][r0 + r] = dot4[1];
+                    out[i + 2][r0 + r] = dot4[2];
+                    out[i + 3][r0 + r] = dot4[3];
+                }
+                for (; i < in.length; i++) {
+                    out[i][r0 + r] = math.dot(rows, r * cols, in[i], 0, cols);
+                }
+            }
+        }
+    }
+
+    /** One (token, head) at a time across threads; scores for one query row only, never T×T.   out: (T, Q) */
     private float[][] attention(float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values) {
-        int tokens = q.length, heads = c.heads(), hd = c.headDim(), kvDim = c.kvDim();
-        int group = heads / c.kvHeads();
+        int tokens = q.length, heads = c.heads();
         float[][] out = new float[tokens][c.qDim()];
-        float invSqrt = (float) (1.0 / Math.sqrt(hd));
+        long work = 0;
+        for (int i = 0; i < tokens; i++) {
+            work += (long) (posOf[i] + 1) * c.qDim();
+        }
+        if (work < PARALLEL_WORK) {
+            attend(0, tokens * heads, q, chunkOf, posOf, keys, values, out);
+            return out;
+        }
         pool.invoke(new RecursiveAction() {
             @Override
             protected void compute() {
@@ -263,34 +325,42 @@ public final class CpuBackend implements Backend {
                     });
                     return;
                 }
-                for (int th = from; th < to; th++) {
-                    int i = th / heads, h = th % heads;
-                    int kvOff = (h / group) * hd;
-                    int pos = posOf[i];
-                    int first = c.slidingWindow() > 0 ? Math.max(0, pos - c.slidingWindow() + 1) : 0;
-                    int[] table = chunkOf[i].blockTable();
-                    float[] scores = new float[pos - first + 1];
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int j = first; j <= pos; j++) {
-                        int slot = cacheSlot(table, j);
-                        float sc = math.dot(q[i], h * hd, keys, slot * kvDim + kvOff, hd) * invSqrt;
-                        scores[j - first] = sc;
-                        max = Math.max(max, sc);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < scores.length; j++) {
-                        scores[j] = (float) Math.exp(scores[j] - max);
-                        sum += scores[j];
-                    }
-                    float inv = (float) (1.0 / sum);
-                    for (int j = first; j <= pos; j++) {
-                        int slot = cacheSlot(table, j);
-                        math.axpy(scores[j - first] * inv, values, slot * kvDim + kvOff, out[i], h * hd, hd);
-                    }
-                }
+                attend(from, to, q, chunkOf, posOf, keys, values, out);
             }
         });
         return out;
+    }
+
+    /** Attention for the (token, head) pairs numbered [from, to): softmax(q·Kᵀ/√d)·V over the token's visible positions. */
+    private void attend(int from, int to, float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values, float[][] out) {
+        int heads = c.heads(), hd = c.headDim(), kvDim = c.kvDim();
+        int group = heads / c.kvHeads();
+        float invSqrt = (float) (1.0 / Math.sqrt(hd));
+        for (int th = from; th < to; th++) {
+            int i = th / heads, h = th % heads;
+            int kvOff = (h / group) * hd;
+            int pos = posOf[i];
+            int first = c.slidingWindow() > 0 ? Math.max(0, pos - c.slidingWindow() + 1) : 0;
+            int[] table = chunkOf[i].blockTable();
+            float[] scores = new float[pos - first + 1];
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = first; j <= pos; j++) {
+                int slot = cacheSlot(table, j);
+                float sc = math.dot(q[i], h * hd, keys, slot * kvDim + kvOff, hd) * invSqrt;
+                scores[j - first] = sc;
+                max = Math.max(max, sc);
+            }
+            double sum = 0;
+            for (int j = 0; j < scores.length; j++) {
+                scores[j] = (float) Math.exp(scores[j] - max);
+                sum += scores[j];
+            }
+            float inv = (float) (1.0 / sum);
+            for (int j = first; j <= pos; j++) {
+                int slot = cacheSlot(table, j);
+                math.axpy(scores[j - first] * inv, values, slot * kvDim + kvOff, out[i], h * hd, hd);
+            }
+        }
     }
 
     @Override

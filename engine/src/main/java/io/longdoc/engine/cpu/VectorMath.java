@@ -36,6 +36,9 @@ public abstract class VectorMath {
     /** Σ a[aOff + i] · b[bOff + i] for i in [0, n). */
     public abstract float dot(float[] a, int aOff, float[] b, int bOff, int n);
 
+    /** out[k] = Σ w[wOff + i] · xk[i] for the four vectors x0..x3, i in [0, n). */
+    public abstract void dot4(float[] w, int wOff, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out);
+
     /** y[yOff + i] += alpha · x[xOff + i] for i in [0, n). */
     public abstract void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 
@@ -59,6 +62,14 @@ public abstract class VectorMath {
                 s0 += a[aOff + i] * b[bOff + i];
             }
             return (s0 + s1) + (s2 + s3);
+        }
+
+        @Override
+        public void dot4(float[] w, int wOff, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out) {
+            out[0] = dot(w, wOff, x0, 0, n);
+            out[1] = dot(w, wOff, x1, 0, n);
+            out[2] = dot(w, wOff, x2, 0, n);
+            out[3] = dot(w, wOff, x3, 0, n);
         }
 
         @Override

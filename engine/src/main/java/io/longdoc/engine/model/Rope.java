@@ -56,18 +56,27 @@ public final class Rope {
         return c.ropeScaling().type().equals("linear") ? pos / c.ropeScaling().factor() : pos;
     }
 
+    /** cos and sin of each rotary angle for a token at {@code pos} in a sequence of {@code seqLen} tokens. */
+    public void angles(int pos, int seqLen, float[] cos, float[] sin) {
+        double[] inv = invFreq(seqLen);
+        double p = scaledPosition(pos);
+        for (int i = 0; i < inv.length; i++) {
+            double angle = p * inv[i];
+            cos[i] = (float) Math.cos(angle);
+            sin[i] = (float) Math.sin(angle);
+        }
+    }
+
     /**
      * Rotates {@code v[off, off + headDim)} in place, rotate_half layout: dimension i pairs with
      * i + headDim/2.
      */
-    public static void rotate(float[] v, int off, int headDim, double pos, double[] invFreq) {
+    public static void rotate(float[] v, int off, int headDim, float[] cos, float[] sin) {
         int half = headDim / 2;
         for (int i = 0; i < half; i++) {
-            double angle = pos * invFreq[i];
-            float cos = (float) Math.cos(angle), sin = (float) Math.sin(angle);
             float x0 = v[off + i], x1 = v[off + i + half];
-            v[off + i] = x0 * cos - x1 * sin;
-            v[off + i + half] = x1 * cos + x0 * sin;
+            v[off + i] = x0 * cos[i] - x1 * sin[i];
+            v[off + i + half] = x1 * cos[i] + x0 * sin[i];
         }
     }
 }

@@ -40,6 +40,11 @@ public final class Tensor {
         this.s16 = dtype != DType.F32 ? this.data.asShortBuffer() : null;
     }
 
+    /** The mapped bytes (little-endian, read-only use), for kernels that read weights in place. */
+    public ByteBuffer bytes() {
+        return data;
+    }
+
     public int rows() {
         return rows;
     }
@@ -71,6 +76,29 @@ public final class Tensor {
             case F16 -> {
                 s16.get(base, scratch, 0, cols);
                 for (int i = 0; i < cols; i++) {
+                    dst[i] = DType.halfToFloat(scratch[i]);
+                }
+            }
+        }
+    }
+
+    /**
+     * Rows [r, r + count) as FP32 into {@code dst[0, count · cols)} with one bulk read, which
+     * amortises the per-call cost of reading from the mapped file over many rows.
+     */
+    public void readRows(int r, int count, float[] dst, short[] scratch) {
+        int base = r * cols, n = count * cols;
+        switch (dtype) {
+            case F32 -> f32.get(base, dst, 0, n);
+            case BF16 -> {
+                s16.get(base, scratch, 0, n);
+                for (int i = 0; i < n; i++) {
+                    dst[i] = Float.intBitsToFloat((scratch[i] & 0xFFFF) << 16);
+                }
+            }
+            case F16 -> {
+                s16.get(base, scratch, 0, n);
+                for (int i = 0; i < n; i++) {
                     dst[i] = DType.halfToFloat(scratch[i]);
                 }
             }

@@ -1,0 +1,190 @@
+package io.longdoc.job.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.typesafe.config.Config;
+import io.longdoc.engine.model.LlamaWeights;
+import io.longdoc.engine.model.ModelConfig;
+import io.longdoc.engine.model.Weights;
+import io.longdoc.engine.runtime.Engine;
+import io.longdoc.engine.runtime.EngineSettings;
+import io.longdoc.engine.runtime.GenerationResult;
+import io.longdoc.engine.runtime.SamplingParams;
+import io.longdoc.engine.tokenizer.SentencePieceTokenizer;
+import io.longdoc.job.EngineOptions;
+import io.longdoc.job.cli.Args;
+import io.longdoc.job.cli.UsageException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * {@code longdoc bench}: CPU engine throughput — single-sequence decode, N concurrent sequences,
+ * prefill, peak memory — and, with {@code --llama2c run.c}, llama2.c's run.c on the same weights
+ * in the same run (compiled here with {@code -Ofast -fopenmp -march=native}).
+ */
+public final class EngineBench {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private EngineBench() {
+    }
+
+    public static Args args() {
+        return new Args("bench", "(--model DIR | --shape 110m) [--tokens 256] [--concurrency 16] [--llama2c run.c] [--out FILE.json]")
+                .option("model", "DIR", "model directory to benchmark")
+                .option("shape", "NAME", "generate a random-weight model instead: 110m (llama2.c's stories110M shape)")
+                .option("tokenizer", "FILE", "tokenizer.model for run.c when the model has none (default ../shared llama2)")
+                .option("tokens", "N", "tokens to generate per sequence (default 256)")
+                .option("concurrency", "N", "concurrent sequences for the batched run (default 16)")
+                .option("prefill", "N", "prompt length for the prefill measurement (default 512, capped by the context)")
+                .option("rounds", "N", "repetitions; the best is reported (default 3)")
+                .option("llama2c", "FILE", "llama2.c's run.c, to build and run as the peer")
+                .option("work", "DIR", "scratch directory (default: a temporary one)")
+                .option("out", "FILE", "also write the results as JSON");
+    }
+
+    public static int run(Args args, Config config) throws Exception {
+        Path work = args.has("work") ? Files.createDirectories(Path.of(args.get("work"))) : Files.createTempDirectory("longdoc-bench");
+        Path model;
+        if (args.has("shape")) {
+            if (!args.get("shape").equals("110m")) {
+                throw new UsageException("--shape: only 110m is built in");
+            }
+            model = work.resolve("random-110m");
+            if (!Files.exists(model.resolve("model.safetensors"))) {
+                System.err.println("writing a random 110M-parameter model to " + model);
+                RandomModel.write110m(model);
+            }
+        } else {
+            model = Path.of(args.require("model"));
+        }
+        int tokens = args.getInt("tokens") != null ? args.getInt("tokens") : 256;
+        int concurrency = args.getInt("concurrency") != null ? args.getInt("concurrency") : 16;
+        int rounds = args.getInt("rounds") != null ? args.getInt("rounds") : 3;
+        ModelConfig mc = ModelConfig.load(model);
+        tokens = Math.min(tokens, mc.contextLength() - 1);
+        int prefill = Math.min(args.getInt("prefill") != null ? args.getInt("prefill") : 512, mc.contextLength() - 1);
+        EngineSettings settings = EngineOptions.settings(config).withMaxSequences(Math.max(concurrency, 1));
+
+        ObjectNode result = JSON.createObjectNode();
+        result.put("model", model.toString());
+        result.put("threads", settings.threads());
+        double single = 0, batched = 0, prefillRate = 0;
+        try (Engine engine = Engine.load(model, settings)) {
+            result.put("backend", engine.backend().name());
+            SamplingParams greedy = SamplingParams.greedy(tokens).withIgnoreEos(true);
+            engine.submit(new int[] {1}, SamplingParams.greedy(Math.min(32, tokens)).withIgnoreEos(true)).get(); // warm-up
+            for (int r = 0; r < rounds; r++) {
+                long t0 = System.nanoTime();
+                GenerationResult g = engine.submit(new int[] {1}, greedy).get();
+                single = Math.max(single, g.outputIds().length / ((System.nanoTime() - t0) / 1e9));
+            }
+            for (int r = 0; r < rounds; r++) {
+                long t0 = System.nanoTime();
+                List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+                for (int s = 0; s < concurrency; s++) {
+                    futures.add(engine.submit(new int[] {1, 2 + s}, greedy));
+                }
+                long generated = 0;
+                for (CompletableFuture<GenerationResult> f : futures) {
+                    generated += f.get().outputIds().length;
+                }
+                batched = Math.max(batched, generated / ((System.nanoTime() - t0) / 1e9));
+            }
+            int[] prompt = new int[prefill];
+            for (int i = 0; i < prefill; i++) {
+                prompt[i] = 3 + (i * 7919) % (mc.vocabSize() - 3);
+            }
+            for (int r = 0; r < rounds; r++) {
+                long t0 = System.nanoTime();
+                engine.score(prompt, new int[] {prefill - 1});
+                prefillRate = Math.max(prefillRate, prefill / ((System.nanoTime() - t0) / 1e9));
+            }
+        }
+        result.put("decode_tokens_per_s", single);
+        result.put("batched_sequences", concurrency);
+        result.put("batched_tokens_per_s", batched);
+        result.put("batched_speedup", batched / single);
+        result.put("prefill_tokens", prefill);
+        result.put("prefill_tokens_per_s", prefillRate);
+        result.put("peak_rss_mb", peakRssMb());
+        result.put("peak_heap_mb", (Runtime.getRuntime().totalMemory()) >> 20);
+        System.out.printf(Locale.ROOT, "longdoc %s: decode %.1f tok/s, %d sequences %.1f tok/s (%.1fx), prefill %.1f tok/s, peak RSS %d MB%n",
+                result.get("backend").asText(), single, concurrency, batched, batched / single, prefillRate, peakRssMb());
+
+        if (args.has("llama2c")) {
+            double peer = runLlama2c(Path.of(args.get("llama2c")), model, args.get("tokenizer"), tokens, rounds, work);
+            result.put("llama2c_tokens_per_s", peer);
+            result.put("decode_ratio_vs_llama2c", single / peer);
+            System.out.printf(Locale.ROOT, "llama2.c run.c: %.1f tok/s; longdoc / run.c = %.2f%n", peer, single / peer);
+        }
+        if (args.has("out")) {
+            Files.writeString(Path.of(args.get("out")), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");
+        }
+        return 0;
+    }
+
+    private static double runLlama2c(Path runC, Path model, String tokenizerArg, int tokens, int rounds, Path work) throws Exception {
+        if (!Files.isRegularFile(runC)) {
+            throw new UsageException("--llama2c " + runC + ": no such file");
+        }
+        Path binary = work.resolve("run");
+        exec(List.of("gcc", "-Ofast", "-fopenmp", "-march=native", runC.toString(), "-lm", "-o", binary.toString()), null);
+        ModelConfig c = ModelConfig.load(model);
+        Path checkpoint = work.resolve(model.getFileName() + ".bin");
+        Llama2cExport.writeModel(new LlamaWeights(c, Weights.open(model)), checkpoint);
+        Path tokenizerModel = tokenizerArg != null ? Path.of(tokenizerArg)
+                : Files.isRegularFile(model.resolve("tokenizer.model")) ? model.resolve("tokenizer.model")
+                : Path.of(System.getProperty("longdoc.home", "."), "../shared/tokenizers/llama2/tokenizer.model");
+        Path tokBin = work.resolve(model.getFileName() + "-tokenizer.bin");
+        Llama2cExport.writeTokenizer(SentencePieceTokenizer.load(tokenizerModel), c.vocabSize(), tokBin);
+        double best = 0;
+        Pattern rate = Pattern.compile("achieved tok/s: ([0-9.]+)");
+        for (int r = 0; r < rounds + 1; r++) {
+            String out = exec(List.of(binary.toString(), checkpoint.toString(), "-z", tokBin.toString(), "-t", "0", "-n",
+                    String.valueOf(tokens + 1), "-s", "1"), String.valueOf(Runtime.getRuntime().availableProcessors()));
+            Matcher m = rate.matcher(out);
+            if (!m.find()) {
+                throw new IllegalStateException("run.c printed no tok/s: " + out);
+            }
+            if (r > 0) { // the first run warms the page cache
+                best = Math.max(best, Double.parseDouble(m.group(1)));
+            }
+        }
+        return best;
+    }
+
+    private static String exec(List<String> cmd, String ompThreads) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        if (ompThreads != null) {
+            pb.environment().put("OMP_NUM_THREADS", ompThreads);
+        }
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(20, TimeUnit.MINUTES) || p.exitValue() != 0) {
+            throw new IllegalStateException(String.join(" ", cmd) + " failed: " + out);
+        }
+        return out;
+    }
+
+    static long peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+                }
+            }
+        } catch (Exception ignored) {
+            // not Linux
+        }
+        return -1;
+    }
+
+}
