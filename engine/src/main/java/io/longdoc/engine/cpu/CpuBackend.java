@@ -344,11 +344,16 @@ public final class CpuBackend implements Backend {
             int[] table = chunkOf[i].blockTable();
             float[] scores = new float[pos - first + 1];
             float max = Float.NEGATIVE_INFINITY;
-            for (int j = first; j <= pos; j++) {
-                int slot = cacheSlot(table, j);
-                float sc = math.dot(q[i], h * hd, keys, slot * kvDim + kvOff, hd) * invSqrt;
-                scores[j - first] = sc;
-                max = Math.max(max, sc);
+            // Walk the sequence's blocks in order: positions within a block are consecutive cache slots.
+            for (int j = first; j <= pos; ) {
+                int blockStart = (j / blockSize) * blockSize;
+                int slotBase = table[j / blockSize] * blockSize - blockStart;
+                int end = Math.min(pos, blockStart + blockSize - 1);
+                for (; j <= end; j++) {
+                    float sc = math.dot(q[i], h * hd, keys, (slotBase + j) * kvDim + kvOff, hd) * invSqrt;
+                    scores[j - first] = sc;
+                    max = Math.max(max, sc);
+                }
             }
             double sum = 0;
             for (int j = 0; j < scores.length; j++) {
@@ -356,9 +361,13 @@ public final class CpuBackend implements Backend {
                 sum += scores[j];
             }
             float inv = (float) (1.0 / sum);
-            for (int j = first; j <= pos; j++) {
-                int slot = cacheSlot(table, j);
-                math.axpy(scores[j - first] * inv, values, slot * kvDim + kvOff, out[i], h * hd, hd);
+            for (int j = first; j <= pos; ) {
+                int blockStart = (j / blockSize) * blockSize;
+                int slotBase = table[j / blockSize] * blockSize - blockStart;
+                int end = Math.min(pos, blockStart + blockSize - 1);
+                for (; j <= end; j++) {
+                    math.axpy(scores[j - first] * inv, values, (slotBase + j) * kvDim + kvOff, out[i], h * hd, hd);
+                }
             }
         }
     }
