@@ -23,6 +23,11 @@ public final class InputTable {
     }
 
     public static Dataset<Row> read(SparkSession spark, String path, String format, String idCol, String textCol) {
+        return read(spark, path, format, idCol, textCol, java.util.List.of());
+    }
+
+    /** Rows of (id, text, then the kept columns as they are in the input). */
+    public static Dataset<Row> read(SparkSession spark, String path, String format, String idCol, String textCol, java.util.List<String> keepCols) {
         Path p = new Path(path);
         try {
             FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
@@ -62,6 +67,15 @@ public final class InputTable {
         if (!textType.equals(DataTypes.StringType)) {
             throw new UsageException("input column '" + textCol + "' is " + textType.simpleString() + ", not a string");
         }
-        return df.select(functions.col(idCol).cast(DataTypes.StringType).as("id"), functions.col(textCol).as("text"));
+        java.util.List<org.apache.spark.sql.Column> cols = new java.util.ArrayList<>();
+        cols.add(functions.col(idCol).cast(DataTypes.StringType).as("id"));
+        cols.add(functions.col(textCol).as("text"));
+        for (String k : keepCols) {
+            if (!Arrays.asList(columns).contains(k)) {
+                throw new UsageException("--keep-cols: input " + path + " has no column '" + k + "' (columns: " + String.join(", ", columns) + ")");
+            }
+            cols.add(functions.col(k));
+        }
+        return df.select(cols.toArray(new org.apache.spark.sql.Column[0]));
     }
 }

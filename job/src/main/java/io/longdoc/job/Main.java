@@ -36,6 +36,7 @@ public final class Main {
 
     static {
         COMMANDS.put("demo", new Subcommand("generate a sample corpus and run the pipeline on it", DemoCommand::args, DemoCommand::run));
+        COMMANDS.put("run", new Subcommand("the main job: stats, truncation, inference, Parquet output (Spark)", RunCommand::args, RunCommand::run));
         COMMANDS.put("stats", new Subcommand("token-length report and truncation gate (Spark)", StatsCommand::args, StatsCommand::run));
         COMMANDS.put("tokenize", new Subcommand("print token ids of JSONL texts (plain JVM)", TokenizeCommand::args, TokenizeCommand::run));
         COMMANDS.put("generate", new Subcommand("generate text from a prompt (plain JVM)", GenerateCommand::args, GenerateCommand::run));

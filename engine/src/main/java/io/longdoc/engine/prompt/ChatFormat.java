@@ -48,6 +48,45 @@ public enum ChatFormat {
 
     public abstract int[] wrap(Tokenizer tok, String system, String user);
 
+    /**
+     * The ids before and after a document placed inside the user turn: {@code [0]} is everything up
+     * to the document (chat markers, system prompt, the user text before it), {@code [1]} everything
+     * after it (the rest of the user text and the generation prompt). The text after the document
+     * is encoded as a continuation (no dummy-prefix space), so prefix + document ids + suffix is the
+     * prompt, and truncating the document never touches the template.
+     */
+    public int[][] around(Tokenizer tok, String system, String before, String after) {
+        boolean hasSystem = system != null && !system.isEmpty();
+        IntList prefix = new IntList();
+        IntList suffix = new IntList();
+        switch (this) {
+            case INDEX -> {
+                if (hasSystem) {
+                    prefix.add(SYSTEM_ID);
+                    tok.sentencePiece().encodeInto(system, prefix);
+                }
+                prefix.add(USER_ID);
+                tok.sentencePiece().encodeInto(before, prefix);
+                tok.sentencePiece().encodeInto(after, suffix, false);
+                suffix.add(BOT_ID);
+            }
+            case LLAMA_INST -> {
+                String sys = hasSystem ? "<<SYS>>\n" + system + "\n<</SYS>>\n\n" : "";
+                prefix.add(tok.bosId());
+                tok.sentencePiece().encodeInto("[INST] " + sys + before, prefix);
+                tok.sentencePiece().encodeInto(after + " [/INST]", suffix, false);
+            }
+            case PLAIN -> {
+                if (tok.addsBos()) {
+                    prefix.add(tok.bosId());
+                }
+                tok.sentencePiece().encodeInto(hasSystem ? system + "\n\n" + before : before, prefix);
+                tok.sentencePiece().encodeInto(after, suffix, false);
+            }
+        }
+        return new int[][] {prefix.toArray(), suffix.toArray()};
+    }
+
     public static ChatFormat of(ModelConfig config) {
         return config.isIndex() ? INDEX : LLAMA_INST;
     }

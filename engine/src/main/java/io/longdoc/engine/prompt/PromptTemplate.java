@@ -6,7 +6,8 @@ import java.util.Map;
  * A task prompt around a document: a system prompt and the user turn's text with a
  * {@code {document}} placeholder, plus the generation defaults that go with it.
  */
-public record PromptTemplate(String name, String system, String user, int maxNewTokens, float repetitionPenalty) {
+public record PromptTemplate(String name, String system, String user, int maxNewTokens, float repetitionPenalty)
+        implements java.io.Serializable {
     public static final String PLACEHOLDER = "{document}";
 
     /** The system prompt of bilibili/Index-1.9B demo/cli_long_text_demo.py, character for character. */
@@ -34,6 +35,43 @@ public record PromptTemplate(String name, String system, String user, int maxNew
             throw new IllegalArgumentException("unknown template '" + name + "' (built-in: " + String.join(", ", BUILT_IN.keySet()) + ")");
         }
         return t;
+    }
+
+    /** The user text before the document placeholder. */
+    public String before() {
+        return user.substring(0, user.indexOf(PLACEHOLDER));
+    }
+
+    /** The user text after the document placeholder. */
+    public String after() {
+        return user.substring(user.indexOf(PLACEHOLDER) + PLACEHOLDER.length());
+    }
+
+    /** A user template: a text file with one {document} placeholder; an optional first line "system: ..." sets the system prompt. */
+    public static PromptTemplate fromFile(java.nio.file.Path file) throws java.io.IOException {
+        String text = java.nio.file.Files.readString(file, java.nio.charset.StandardCharsets.UTF_8);
+        String system = "";
+        if (text.startsWith("system:")) {
+            int nl = text.indexOf('\n');
+            system = (nl < 0 ? text.substring(7) : text.substring(7, nl)).strip();
+            text = nl < 0 ? "" : text.substring(nl + 1);
+        }
+        int first = text.indexOf(PLACEHOLDER);
+        if (first < 0 || text.indexOf(PLACEHOLDER, first + 1) >= 0) {
+            throw new IllegalArgumentException(file + ": a template needs exactly one " + PLACEHOLDER + " placeholder");
+        }
+        return new PromptTemplate(file.getFileName().toString(), system, text, 256, 1.0f);
+    }
+
+    /** A short stable hash of what the model sees around documents, for output rows and resume checks. */
+    public String hash() {
+        try {
+            var md = java.security.MessageDigest.getInstance("SHA-256");
+            byte[] d = md.digest((name + "\u0000" + system + "\u0000" + user).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(d, 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** The user turn for one document; the demo normalises line ends as Python's text mode does. */

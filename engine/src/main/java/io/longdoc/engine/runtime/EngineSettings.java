@@ -9,7 +9,8 @@ package io.longdoc.engine.runtime;
  * @param maxSequences sequences in flight at once
  * @param threads CPU threads for the CPU backend
  */
-public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads) {
+public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads)
+        implements java.io.Serializable {
     public static EngineSettings defaults() {
         return new EngineSettings(512L << 20, 16, 512, 64, Runtime.getRuntime().availableProcessors());
     }

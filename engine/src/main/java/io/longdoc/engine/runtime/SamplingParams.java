@@ -6,7 +6,7 @@ package io.longdoc.engine.runtime;
  * {@code s < 0 ? s * p : s / p}.
  */
 public record SamplingParams(int maxNewTokens, float temperature, int topK, float topP, float repetitionPenalty,
-                             long seed, boolean ignoreEos, int[] stopIds) {
+                             long seed, boolean ignoreEos, int[] stopIds) implements java.io.Serializable {
     public static SamplingParams greedy(int maxNewTokens) {
         return new SamplingParams(maxNewTokens, 0f, 0, 1f, 1f, 0, false, new int[0]);
     }

@@ -116,10 +116,18 @@ public final class SentencePieceTokenizer {
 
     /** Appends the ids of {@code text} to {@code out}. */
     public void encodeInto(String text, IntList out) {
+        encodeInto(text, out, model.addDummyPrefix);
+    }
+
+    /**
+     * Appends the ids of {@code text}, with or without the dummy-prefix space: text that continues
+     * a prompt (after a document) is encoded without it, as it is not the start of a sentence.
+     */
+    public void encodeInto(String text, IntList out, boolean dummyPrefix) {
         Work w = work.get();
         int len = Utf8.encode(text, w);
         byte[] input = w.input;
-        int normLen = normalize(input, len, w);
+        int normLen = normalize(input, len, w, dummyPrefix);
         if (normLen == 0) {
             return;
         }
@@ -155,7 +163,7 @@ public final class SentencePieceTokenizer {
      * sentencepiece's Normalizer::Normalize: writes the normalized UTF-8 bytes of
      * {@code in[0, len)} into {@code w.norm} and returns their length.
      */
-    private int normalize(byte[] in, int len, Work w) {
+    private int normalize(byte[] in, int len, Work w, boolean addDummyPrefix) {
         w.ensureNorm(len * 3 + 8);
         int pos = 0;
         if (model.removeExtraWhitespaces) {
@@ -171,7 +179,7 @@ public final class SentencePieceTokenizer {
             return 0;
         }
         int n = 0;
-        if (!model.treatWhitespaceAsSuffix && model.addDummyPrefix) {
+        if (!model.treatWhitespaceAsSuffix && addDummyPrefix) {
             n = appendSpace(w, n);
         }
         boolean prevSpace = model.removeExtraWhitespaces;
@@ -208,7 +216,7 @@ public final class SentencePieceTokenizer {
                 n -= space.length;
             }
         }
-        if (model.treatWhitespaceAsSuffix && model.addDummyPrefix) {
+        if (model.treatWhitespaceAsSuffix && addDummyPrefix) {
             n = appendSpace(w, n);
         }
         return n;

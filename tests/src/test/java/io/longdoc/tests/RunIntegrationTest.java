@@ -1,0 +1,133 @@
+package io.longdoc.tests;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.longdoc.engine.prompt.ChatFormat;
+import io.longdoc.engine.prompt.PromptTemplate;
+import io.longdoc.engine.runtime.Engine;
+import io.longdoc.engine.runtime.EngineSettings;
+import io.longdoc.engine.runtime.SamplingParams;
+import io.longdoc.engine.tokenizer.Tokenizer;
+import io.longdoc.engine.truncation.MiddleTruncation;
+import io.longdoc.job.Main;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code longdoc run} end to end with local Spark and stories260k: every input row out exactly once, with its status. */
+class RunIntegrationTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void everyRowComesOutOnceWithItsStatus() throws Exception {
+        Path model = TestPaths.shared("models/stories260k");
+        Path leval = TestPaths.shared("corpus/leval/news_summ.jsonl");
+        List<String> long1 = Files.readAllLines(leval, StandardCharsets.UTF_8);
+        List<Row> rows = new ArrayList<>();
+        rows.add(RowFactory.create("a", "Once upon a time, there was a little dog named Max.", "short"));
+        rows.add(RowFactory.create("b", "Lily and Tom went to the park to play with a red ball.", "short"));
+        rows.add(RowFactory.create("c", JSON.readTree(long1.get(0)).get("input").asText(), "long"));
+        rows.add(RowFactory.create("d", null, "null"));
+        rows.add(RowFactory.create("e", "", "empty"));
+        rows.add(RowFactory.create("a", "A duplicate id is still its own row.", "dup"));
+        for (int i = 0; i < 6; i++) {
+            rows.add(RowFactory.create("s" + i, "The cat sat on the mat number " + i + ".", "short"));
+        }
+        StructType schema = new StructType().add("id", DataTypes.StringType).add("text", DataTypes.StringType).add("source", DataTypes.StringType);
+        Path input = tmp.resolve("input.parquet");
+        SparkSession spark = SparkSession.builder().master("local[2]").config("spark.ui.enabled", false).getOrCreate();
+        try {
+            spark.createDataFrame(rows, schema).repartition(3).write().parquet(input.toString());
+        } finally {
+            spark.stop();
+        }
+
+        Path out = tmp.resolve("run");
+        assertEquals(0, Main.run(new String[] {"run", "--input", input.toString(), "--model", model.toString(), "--task", "summarize",
+            "--template", "plain-en", "--out", out.toString(), "--max-new-tokens", "16", "--keep-cols", "source",
+            "-Dlongdoc.spark.master=local[2]"}));
+
+        spark = SparkSession.builder().master("local[1]").config("spark.ui.enabled", false).getOrCreate();
+        List<Row> output;
+        try {
+            output = spark.read().parquet(out.resolve("output").toString()).collectAsList();
+            assertEquals(List.of("id", "source", "output", "status", "error", "input_tokens", "kept_tokens", "dropped_tokens", "truncated",
+                    "output_tokens", "finish_reason", "latency_ms", "model_fingerprint", "template_hash", "seed"),
+                    List.of(spark.read().parquet(out.resolve("output").toString()).columns()));
+        } finally {
+            spark.stop();
+        }
+        assertEquals(rows.size(), output.size());
+        Map<String, Integer> seen = new HashMap<>();
+        Tokenizer tok = Tokenizer.load(model);
+        PromptTemplate template = PromptTemplate.builtIn("plain-en");
+        int[][] around = ChatFormat.PLAIN.around(tok, template.system(), template.before(), template.after());
+        int budget = 512 - 16 - around[0].length - around[1].length;
+        Row longRow = null;
+        for (Row r : output) {
+            String id = r.getAs("id");
+            seen.merge(id + "/" + r.getAs("source"), 1, Integer::sum);
+            if ("null".equals(r.getAs("source"))) {
+                assertEquals("error", r.getAs("status"));
+                assertEquals("text is null", r.getAs("error"));
+                assertNull(r.getAs("output"));
+                continue;
+            }
+            assertEquals("ok", r.getAs("status"), String.valueOf((Object) r.getAs("error")));
+            String text = rows.stream().filter(x -> x.getString(0).equals(id) && x.getString(2).equals(r.getAs("source"))).findFirst().orElseThrow().getString(1);
+            int tokens = tok.encode(text).length;
+            assertEquals(tokens, (int) r.getAs("input_tokens"));
+            assertEquals(tokens > budget, r.getAs("truncated"));
+            assertEquals(tokens, (int) r.getAs("kept_tokens") + (int) r.getAs("dropped_tokens"));
+            assertTrue((int) r.getAs("output_tokens") <= 16);
+            assertNotNull(r.getAs("output"));
+            if ("long".equals(r.getAs("source"))) {
+                longRow = r;
+            }
+        }
+        assertEquals(rows.size(), seen.values().stream().mapToInt(Integer::intValue).sum());
+        assertTrue(seen.values().stream().allMatch(v -> v == 1), seen.toString());
+
+        // The truncated document's output is what the engine gives for prefix + first/last halves + suffix.
+        assertNotNull(longRow);
+        assertEquals(2 * (budget / 2), (int) longRow.getAs("kept_tokens"));
+        String longText = rows.get(2).getString(1);
+        MiddleTruncation.Result cut = MiddleTruncation.document(tok.encode(longText), budget, tok.sentencePiece()::byteValue);
+        int[] prompt = new int[around[0].length + cut.kept() + around[1].length];
+        System.arraycopy(around[0], 0, prompt, 0, around[0].length);
+        System.arraycopy(cut.keptIds(), 0, prompt, around[0].length, cut.kept());
+        System.arraycopy(around[1], 0, prompt, around[0].length + cut.kept(), around[1].length);
+        try (Engine engine = Engine.load(model, EngineSettings.defaults())) {
+            var direct = engine.submit(prompt, new SamplingParams(16, 0f, 0, 1f, template.repetitionPenalty(), 0, false, new int[0])).get();
+            assertEquals(tok.decode(direct.contentIds()), longRow.getAs("output"));
+        }
+
+        JsonNode summary = JSON.readTree(out.resolve("run-summary.json").toFile());
+        assertEquals(rows.size(), summary.get("rows").asInt());
+        assertEquals(1, summary.get("errors").asInt());
+        JsonNode report = JSON.readTree(out.resolve("report.json").toFile());
+        assertEquals(rows.size(), report.get("rows").asInt());
+        assertEquals(1, report.get("duplicate_ids").asInt());
+        assertArrayEquals(new int[] {around[0].length + around[1].length}, new int[] {report.get("budget").get("template_tokens").asInt()});
+    }
+}

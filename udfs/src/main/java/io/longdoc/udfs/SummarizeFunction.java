@@ -1,0 +1,177 @@
+package io.longdoc.udfs;
+
+import io.longdoc.engine.prompt.ChatFormat;
+import io.longdoc.engine.prompt.PromptTemplate;
+import io.longdoc.engine.runtime.Engine;
+import io.longdoc.engine.runtime.EngineSettings;
+import io.longdoc.engine.runtime.GenerationResult;
+import io.longdoc.engine.runtime.SamplingParams;
+import io.longdoc.engine.tokenizer.Tokenizer;
+import io.longdoc.engine.truncation.MiddleTruncation;
+import java.io.Serializable;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.NoSuchElementException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * The summarize task on an executor: each row of {@code (id, text, kept columns...)} becomes one
+ * output row with its status. The document is truncated in the middle to its budget (the template
+ * stays whole), submitted to the executor's shared engine, and emitted when done; at most
+ * {@code inFlight} documents of a task are in the engine at once, so a partition streams through
+ * in bounded memory. A row that fails (null text, an engine error on it) comes out with status
+ * {@code error} and its message; the rest of the partition carries on.
+ */
+public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> {
+    /** Everything a task needs, shipped from the driver. */
+    public record Settings(String modelDir, EngineSettings engine, PromptTemplate template, ChatFormat format, int contextTokens,
+                           SamplingParams sampling, String modelFingerprint, int inFlight) implements Serializable {
+    }
+
+    /** Output columns after {@code id} and the kept columns. */
+    public static StructType resultColumns() {
+        return new StructType()
+                .add("output", DataTypes.StringType, true)
+                .add("status", DataTypes.StringType, false)
+                .add("error", DataTypes.StringType, true)
+                .add("input_tokens", DataTypes.IntegerType, true)
+                .add("kept_tokens", DataTypes.IntegerType, true)
+                .add("dropped_tokens", DataTypes.IntegerType, true)
+                .add("truncated", DataTypes.BooleanType, true)
+                .add("output_tokens", DataTypes.IntegerType, true)
+                .add("finish_reason", DataTypes.StringType, true)
+                .add("latency_ms", DataTypes.LongType, true)
+                .add("model_fingerprint", DataTypes.StringType, false)
+                .add("template_hash", DataTypes.StringType, false)
+                .add("seed", DataTypes.LongType, false);
+    }
+
+    /** id, the kept columns (as in the input), then {@link #resultColumns()}. */
+    public static StructType outputSchema(StructType input) {
+        StructType out = new StructType().add("id", DataTypes.StringType, true);
+        for (int i = 2; i < input.fields().length; i++) {
+            StructField f = input.fields()[i];
+            out = out.add(f.name(), f.dataType(), true);
+        }
+        for (StructField f : resultColumns().fields()) {
+            out = out.add(f);
+        }
+        return out;
+    }
+
+    private final Settings s;
+
+    public SummarizeFunction(Settings settings) {
+        this.s = settings;
+    }
+
+    /** A document in the engine, with what its output row needs. */
+    private record Pending(Row input, long seed, int inputTokens, MiddleTruncation.Result cut,
+                           CompletableFuture<GenerationResult> result, String error) {
+    }
+
+    @Override
+    public Iterator<Row> call(Iterator<Row> rows) {
+        Engine engine = EngineHolder.get(s.modelDir(), s.engine());
+        Tokenizer tok = engine.tokenizer();
+        int[][] around = s.format().around(tok, s.template().system(), s.template().before(), s.template().after());
+        int budget = s.contextTokens() - s.sampling().maxNewTokens() - around[0].length - around[1].length;
+        String templateHash = s.template().hash();
+        ArrayDeque<Pending> window = new ArrayDeque<>();
+
+        return new Iterator<>() {
+            private void fill() {
+                while (window.size() < s.inFlight() && rows.hasNext()) {
+                    window.add(submit(rows.next()));
+                }
+            }
+
+            private Pending submit(Row row) {
+                String id = row.isNullAt(0) ? null : row.getString(0);
+                long seed = seedFor(id);
+                if (row.isNullAt(1)) {
+                    return new Pending(row, seed, 0, null, null, "text is null");
+                }
+                try {
+                    int[] doc = tok.encode(row.getString(1));
+                    MiddleTruncation.Result cut = MiddleTruncation.document(doc, Math.max(0, budget), tok.sentencePiece()::byteValue);
+                    int[] prompt = new int[around[0].length + cut.kept() + around[1].length];
+                    System.arraycopy(around[0], 0, prompt, 0, around[0].length);
+                    System.arraycopy(cut.keptIds(), 0, prompt, around[0].length, cut.kept());
+                    System.arraycopy(around[1], 0, prompt, around[0].length + cut.kept(), around[1].length);
+                    return new Pending(row, seed, doc.length, cut, engine.submit(prompt, s.sampling().withSeed(seed)), null);
+                } catch (RuntimeException e) {
+                    return new Pending(row, seed, 0, null, null, e.toString());
+                }
+            }
+
+            @Override
+            public boolean hasNext() {
+                fill();
+                return !window.isEmpty();
+            }
+
+            @Override
+            public Row next() {
+                fill();
+                if (window.isEmpty()) {
+                    throw new NoSuchElementException();
+                }
+                return toRow(window.poll());
+            }
+
+            private Row toRow(Pending p) {
+                Object[] values = new Object[p.input.length() - 1 + resultColumns().size()];
+                int k = 0;
+                values[k++] = p.input.isNullAt(0) ? null : p.input.getString(0);
+                for (int i = 2; i < p.input.length(); i++) {
+                    values[k++] = p.input.get(i);
+                }
+                GenerationResult r = null;
+                String error = p.error;
+                if (error == null) {
+                    try {
+                        r = p.result.get();
+                    } catch (ExecutionException e) {
+                        error = String.valueOf(e.getCause());
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        error = "interrupted";
+                    }
+                }
+                values[k++] = r == null ? null : tok.decode(r.contentIds());
+                values[k++] = r == null ? "error" : "ok";
+                values[k++] = error;
+                values[k++] = p.cut == null ? null : p.inputTokens;
+                values[k++] = p.cut == null ? null : p.cut.kept();
+                values[k++] = p.cut == null ? null : p.cut.dropped();
+                values[k++] = p.cut == null ? null : p.cut.truncated();
+                values[k++] = r == null ? null : r.outputIds().length;
+                values[k++] = r == null ? null : r.finishReason();
+                values[k++] = r == null ? null : r.totalNanos() / 1_000_000;
+                values[k++] = s.modelFingerprint();
+                values[k++] = templateHash;
+                values[k] = p.seed;
+                return RowFactory.create(values);
+            }
+        };
+    }
+
+    /** The sampling seed of a row: the run's seed mixed with its id, so reruns reproduce it. */
+    long seedFor(String id) {
+        long h = s.sampling().seed() ^ 0x9E3779B97F4A7C15L;
+        if (id != null) {
+            for (int i = 0; i < id.length(); i++) {
+                h = (h ^ id.charAt(i)) * 0x100000001B3L;
+            }
+        }
+        return h ^ (h >>> 31);
+    }
+}
