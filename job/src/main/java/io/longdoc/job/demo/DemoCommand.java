@@ -27,7 +27,9 @@ public final class DemoCommand {
         return new Args("demo", "[--tokenizer PATH] [--out DIR] [--documents N]")
                 .option("tokenizer", "PATH", "tokenizer.model or model directory (default: the Index stand-in from ../shared)")
                 .option("out", "DIR", "where the corpus and the report go (default: demo-out)")
-                .option("documents", "N", "number of documents to generate (default 240)");
+                .option("documents", "N", "number of documents to generate (default 240)")
+                .option("model", "DIR", "model for the inference part (default: stories260k from ../shared; none: stats only)")
+                .option("run-documents", "N", "documents the inference part summarises (default 24)");
     }
 
     public static int run(Args args, Config config) throws Exception {
@@ -68,28 +70,64 @@ public final class DemoCommand {
         System.out.println(report.markdown());
         System.out.println("corpus:  " + corpus);
         System.out.println("report:  " + statsOut.resolve("report.html") + "  (open in a browser; also report.json, report.md)");
-        System.out.println("next:    deploy/longdoc stats --input " + corpus + " --tokenizer " + tokenizer + " --out /tmp/my-report");
+
+        String model = args.has("model") ? args.get("model") : findShared("models/stories260k");
+        if (model == null) {
+            System.out.println("no model given and none in ../shared: skipping the inference part (pass --model DIR)");
+            return 0;
+        }
+        int runDocs = args.getInt("run-documents") != null ? args.getInt("run-documents") : 24;
+        Path sample = out.resolve("corpus-sample");
+        spark = SparkSessions.create(config, "demo");
+        try {
+            spark.read().parquet(corpus.toString()).orderBy("id").limit(runDocs).write().mode("overwrite").parquet(sample.toString());
+        } finally {
+            spark.stop();
+        }
+        Path runOut = out.resolve("run");
+        System.out.println("\nsummarising " + runDocs + " documents with " + model + " ...");
+        int rc = Main.run(new String[] {"run", "--input", sample.toString(), "--model", model, "--task", "summarize",
+            "--template", "plain-en", "--max-new-tokens", "24", "--keep-cols", "title", "--out", runOut.toString()});
+        if (rc != 0) {
+            return rc;
+        }
+        System.out.println("output:  " + runOut.resolve("output") + " (Parquet, one row per document with status)");
+        System.out.println("summary: " + runOut.resolve("run-summary.json"));
+        System.out.println("next:    deploy/longdoc run --input " + corpus + " --model DIR --out /tmp/my-run");
         return 0;
+    }
+
+    /** A path under ../shared, or null. */
+    static String findShared(String relative) {
+        for (Path root : sharedRoots()) {
+            Path p = root.resolve(relative);
+            if (Files.exists(p)) {
+                return p.normalize().toAbsolutePath().toString();
+            }
+        }
+        return null;
+    }
+
+    private static List<Path> sharedRoots() {
+        List<Path> roots = new ArrayList<>();
+        String shared = System.getenv("LONGDOC_SHARED");
+        if (shared != null) {
+            roots.add(Path.of(shared));
+        }
+        String home = System.getProperty("longdoc.home");
+        if (home != null) {
+            roots.add(Path.of(home).resolve("../shared"));
+        }
+        roots.add(Path.of("../shared"));
+        return roots;
     }
 
     /** The chinese-llama2 tokenizer (closest public stand-in for Index-1.9B's) or LLaMA-2's, from ../shared. */
     static String findSharedTokenizer() {
-        List<Path> candidates = new ArrayList<>();
-        String shared = System.getenv("LONGDOC_SHARED");
-        if (shared != null) {
-            candidates.add(Path.of(shared));
-        }
-        String home = System.getProperty("longdoc.home");
-        if (home != null) {
-            candidates.add(Path.of(home).resolve("../shared"));
-        }
-        candidates.add(Path.of("../shared"));
-        for (Path root : candidates) {
-            for (String name : new String[] {"chinese-llama2", "llama2"}) {
-                Path p = root.resolve("tokenizers").resolve(name).resolve("tokenizer.model");
-                if (Files.isRegularFile(p)) {
-                    return p.normalize().toAbsolutePath().toString();
-                }
+        for (String name : new String[] {"chinese-llama2", "llama2"}) {
+            String p = findShared("tokenizers/" + name + "/tokenizer.model");
+            if (p != null) {
+                return p;
             }
         }
         throw new UsageException("demo needs a tokenizer: pass --tokenizer PATH (the tokenizer.model or directory of the model you will run)");
