@@ -1,5 +1,6 @@
 package io.longdoc.job;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.Config;
@@ -63,7 +64,10 @@ public final class RunCommand {
                 .option("temperature", "T", "0 = greedy (default)")
                 .option("seed", "S", "sampling seed (mixed with each row's id)")
                 .option("backend", "B", "cpu | cuda | auto")
-                .option("max-truncated-share", "X", "exit 3 before inference when more documents than this share would be truncated");
+                .option("max-truncated-share", "X", "exit 3 before inference when more documents than this share would be truncated")
+                .flag("resume", "keep the rows already in --out/output, compute only the missing ids")
+                .flag("retry-errors", "with --resume: also recompute rows whose status is error (replacing them)")
+                .flag("force", "overwrite an existing output, or resume although the settings changed");
     }
 
     static int run(Args args, Config config) throws Exception {
@@ -109,9 +113,43 @@ public final class RunCommand {
         String out = args.require("out");
         Double gate = args.getDouble("max-truncated-share");
 
+        boolean resume = args.has("resume"), retryErrors = args.has("retry-errors"), force = args.has("force");
+        ObjectNode fingerprint = JSON.createObjectNode();
+        fingerprint.put("model_fingerprint", ModelFingerprint.of(modelDir));
+        fingerprint.put("template_hash", template.hash());
+        fingerprint.put("template_tokens", templateTokens);
+        fingerprint.put("context_tokens", context);
+        fingerprint.put("max_new_tokens", maxNew);
+        fingerprint.put("temperature", temperature);
+        fingerprint.put("repetition_penalty", template.repetitionPenalty());
+        fingerprint.put("seed", seed);
+        fingerprint.put("truncation", "document-middle");
+
         SparkSession spark = SparkSessions.create(config, "run");
         try {
             long t0 = System.nanoTime();
+            org.apache.hadoop.fs.Path outDir = new org.apache.hadoop.fs.Path(out);
+            org.apache.hadoop.fs.FileSystem fs = outDir.getFileSystem(spark.sparkContext().hadoopConfiguration());
+            org.apache.hadoop.fs.Path outputDir = new org.apache.hadoop.fs.Path(outDir, "output");
+            org.apache.hadoop.fs.Path fingerprintFile = new org.apache.hadoop.fs.Path(outDir, "run-fingerprint.json");
+            boolean hasOutput = hasParquet(fs, outputDir);
+            if (hasOutput && !resume && !force) {
+                throw new UsageException("output " + outputDir + " already exists: use --resume to finish it, or --force to overwrite it");
+            }
+            if (resume && hasOutput && fs.exists(fingerprintFile) && !force) {
+                JsonNode stored;
+                try (var is = fs.open(fingerprintFile)) {
+                    stored = JSON.readTree(is);
+                }
+                for (var it = fingerprint.fieldNames(); it.hasNext(); ) {
+                    String k = it.next();
+                    if (stored.get(k) == null || !fingerprint.get(k).asText().equals(stored.get(k).asText())) {
+                        throw new UsageException("--resume: this run differs from the stored one in " + k + " (stored " + stored.get(k)
+                                + ", now " + fingerprint.get(k) + "); use the same settings, or --force to resume anyway");
+                    }
+                }
+            }
+
             long[] buckets = config.getLongList("longdoc.stats.buckets").stream().mapToLong(Long::longValue).toArray();
             StatsReport report = StatsStage.run(spark, new StatsStage.Settings(input, fmt, idCol, textCol, modelDir.toString(),
                     modelDir.toString(), out, budget, buckets));
@@ -121,45 +159,107 @@ public final class RunCommand {
                         "truncation gate tripped: %.4f of documents are over the %d-token budget, more than --max-truncated-share %s; no inference ran",
                         report.stats.shareOver, budget.promptBudget(), gate));
             }
-            Dataset<Row> docs = InputTable.read(spark, input, fmt, idCol, textCol, keep);
-            SummarizeFunction.Settings settings = new SummarizeFunction.Settings(modelDir.toString(), engineSettings, template, format,
-                    context, sampling, ModelFingerprint.of(modelDir), Math.max(1, engineSettings.maxSequences()));
-            String outputPath = new org.apache.hadoop.fs.Path(out, "output").toString();
-            docs.mapPartitions(new SummarizeFunction(settings), Encoders.row(SummarizeFunction.outputSchema(docs.schema())))
-                    .write().mode("overwrite").parquet(outputPath);
+            if (resume && hasOutput && report.duplicateIds > 0) {
+                throw new UsageException("--resume needs unique ids, and the input has " + report.duplicateIds + " duplicate ids");
+            }
+            try (OutputStream os = fs.create(fingerprintFile, true)) {
+                os.write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(fingerprint));
+            }
 
-            Row totals = spark.read().parquet(outputPath).agg(count(lit(1)),
+            Dataset<Row> docs = InputTable.read(spark, input, fmt, idCol, textCol, keep);
+            long skipped = 0;
+            Dataset<Row> kept = null;   // rows of the existing output that stay
+            if (resume && hasOutput) {
+                Dataset<Row> existing = spark.read().parquet(outputDir.toString());
+                Dataset<Row> done = (retryErrors ? existing.where(col("status").equalTo("ok")) : existing).select("id").distinct();
+                Dataset<Row> todo = docs.join(done, docs.col("id").equalTo(done.col("id")), "left_anti");
+                long total = docs.count();
+                docs = todo;
+                skipped = total - todo.count();
+                if (retryErrors) {
+                    kept = existing.where(col("status").equalTo("ok"));
+                }
+            }
+            SummarizeFunction.Settings settings = new SummarizeFunction.Settings(modelDir.toString(), engineSettings, template, format,
+                    context, sampling, fingerprint.get("model_fingerprint").asText(), Math.max(1, engineSettings.maxSequences()));
+            org.apache.spark.util.CollectionAccumulator<String> loads = new org.apache.spark.util.CollectionAccumulator<>();
+            spark.sparkContext().register(loads, "engine loads");
+            Dataset<Row> results = docs.mapPartitions(new SummarizeFunction(settings, loads), Encoders.row(SummarizeFunction.outputSchema(docs.schema())));
+            org.apache.hadoop.fs.Path written = outputDir;
+            if (kept != null) {
+                // Error rows are replaced: the new results and the rows that stay go to a fresh directory, swapped in at the end.
+                written = new org.apache.hadoop.fs.Path(outDir, "output.retry");
+                Dataset<Row> retried = results.unionByName(kept);
+                retried.write().mode("overwrite").parquet(written.toString());
+                org.apache.hadoop.fs.Path old = new org.apache.hadoop.fs.Path(outDir, "output.replaced");
+                fs.delete(old, true);
+                if (!fs.rename(outputDir, old) || !fs.rename(written, outputDir)) {
+                    throw new IllegalStateException("could not swap " + written + " into " + outputDir);
+                }
+                fs.delete(old, true);
+            } else {
+                results.write().mode(resume ? "append" : "overwrite").parquet(outputDir.toString());
+            }
+
+            Dataset<Row> all = spark.read().parquet(outputDir.toString());
+            Row totals = all.agg(count(lit(1)),
                     sum(when(col("status").equalTo("ok"), 1).otherwise(0)),
                     sum(when(col("truncated").equalTo(true), 1).otherwise(0)),
-                    sum(col("output_tokens"))).first();
-            ObjectNode summary = JSON.createObjectNode();
+                    sum(col("input_tokens")), sum(col("kept_tokens")), sum(col("output_tokens")),
+                    org.apache.spark.sql.functions.percentile(col("latency_ms"), lit(0.5)),
+                    org.apache.spark.sql.functions.percentile(col("latency_ms"), lit(0.95))).first();
+            double wall = (System.nanoTime() - t0) / 1e9;
             long rows = totals.getLong(0);
-            summary.put("rows", rows);
-            summary.put("ok", rows == 0 ? 0 : totals.getLong(1));
-            summary.put("errors", rows == 0 ? 0 : rows - totals.getLong(1));
-            summary.put("truncated", rows == 0 ? 0 : totals.getLong(2));
-            summary.put("output_tokens", totals.isNullAt(3) ? 0 : totals.getLong(3));
-            summary.put("seconds", (System.nanoTime() - t0) / 1e9);
-            summary.put("model", modelDir.toString());
-            summary.put("model_fingerprint", settings.modelFingerprint());
-            summary.put("template", template.name());
-            summary.put("template_hash", template.hash());
-            summary.put("template_tokens", templateTokens);
-            summary.put("context_tokens", context);
-            summary.put("max_new_tokens", maxNew);
-            summary.put("engine_loads_in_driver_jvm", EngineHolder.loads());
-            summary.put("output", outputPath);
-            String text = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n";
-            org.apache.hadoop.fs.Path summaryPath = new org.apache.hadoop.fs.Path(out, "run-summary.json");
-            try (OutputStream os = summaryPath.getFileSystem(spark.sparkContext().hadoopConfiguration()).create(summaryPath, true)) {
-                os.write(text.getBytes(StandardCharsets.UTF_8));
+            ObjectNode summary = JSON.createObjectNode();
+            ObjectNode r = summary.putObject("rows");
+            r.put("total", rows);
+            r.put("ok", rows == 0 ? 0 : totals.getLong(1));
+            r.put("error", rows == 0 ? 0 : rows - totals.getLong(1));
+            r.put("skipped_existing", skipped);
+            ObjectNode t = summary.putObject("tokens");
+            t.put("input", totals.isNullAt(3) ? 0 : totals.getLong(3));
+            t.put("kept", totals.isNullAt(4) ? 0 : totals.getLong(4));
+            t.put("output", totals.isNullAt(5) ? 0 : totals.getLong(5));
+            summary.put("truncated_rows", rows == 0 ? 0 : totals.getLong(2));
+            ObjectNode perExecutor = summary.putObject("engine_loads");
+            for (String entry : loads.value()) {
+                String[] kv = entry.split("=");
+                int n = Integer.parseInt(kv[1]);
+                if (!perExecutor.has(kv[0]) || perExecutor.get(kv[0]).asInt() < n) {
+                    perExecutor.put(kv[0], n);
+                }
             }
-            System.out.printf(Locale.ROOT, "run: %d rows (%d ok, %d errors) in %.1f s; output %s%n", rows, summary.get("ok").asLong(),
-                    summary.get("errors").asLong(), summary.get("seconds").asDouble(), outputPath);
+            ObjectNode latency = summary.putObject("latency_ms");
+            latency.put("p50", totals.isNullAt(6) ? 0 : totals.getDouble(6));
+            latency.put("p95", totals.isNullAt(7) ? 0 : totals.getDouble(7));
+            summary.put("wall_seconds", wall);
+            summary.put("output_tokens_per_second", (totals.isNullAt(5) ? 0 : totals.getLong(5)) / wall);
+            summary.set("run", fingerprint);
+            summary.put("model", modelDir.toString());
+            summary.put("template", template.name());
+            summary.put("output", outputDir.toString());
+            org.apache.hadoop.fs.Path summaryPath = new org.apache.hadoop.fs.Path(outDir, "run-summary.json");
+            try (OutputStream os = fs.create(summaryPath, true)) {
+                os.write((JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n").getBytes(StandardCharsets.UTF_8));
+            }
+            System.out.printf(Locale.ROOT, "run: %d rows (%d ok, %d errors, %d already done) in %.1f s; output %s%n", rows, r.get("ok").asLong(),
+                    r.get("error").asLong(), skipped, wall, outputDir);
         } finally {
             spark.stop();
         }
         return 0;
+    }
+
+    private static boolean hasParquet(org.apache.hadoop.fs.FileSystem fs, org.apache.hadoop.fs.Path dir) throws java.io.IOException {
+        if (!fs.exists(dir)) {
+            return false;
+        }
+        for (var st : fs.listStatus(dir)) {
+            if (st.getPath().getName().endsWith(".parquet")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static PromptTemplate template(String name, ModelConfig model) throws java.io.IOException {

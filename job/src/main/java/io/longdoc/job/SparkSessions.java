@@ -18,6 +18,9 @@ public final class SparkSessions {
             b.config("spark.driver.bindAddress", "127.0.0.1");
         }
         b.config("spark.sql.shuffle.partitions", s.getInt("shuffle-partitions"));
+        // Each task's output file appears when that task commits: a killed run leaves the finished
+        // partitions (which --resume keeps) and no partial file (unfinished ones stay in _temporary).
+        b.config("spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version", "2");
         SparkSession spark = b.getOrCreate();
         spark.sparkContext().setLogLevel("WARN");
         return spark;

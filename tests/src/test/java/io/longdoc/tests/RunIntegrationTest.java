@@ -38,6 +38,87 @@ class RunIntegrationTest {
     @TempDir
     Path tmp;
 
+    private static Path writeInput(Path dir, List<Row> rows) {
+        StructType schema = new StructType().add("id", DataTypes.StringType).add("text", DataTypes.StringType);
+        SparkSession spark = SparkSession.builder().master("local[2]").config("spark.ui.enabled", false).getOrCreate();
+        try {
+            spark.createDataFrame(rows, schema).repartition(4).write().parquet(dir.toString());
+        } finally {
+            spark.stop();
+        }
+        return dir;
+    }
+
+    private static List<Row> readOutput(Path out) {
+        SparkSession spark = SparkSession.builder().master("local[1]").config("spark.ui.enabled", false).getOrCreate();
+        try {
+            return spark.read().parquet(out.resolve("output").toString()).select("id", "status", "output").collectAsList();
+        } finally {
+            spark.stop();
+        }
+    }
+
+    @Test
+    void resumeComputesOnlyMissingRowsAndRefusesChangedSettings() throws Exception {
+        Path model = TestPaths.shared("models/stories260k");
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            rows.add(RowFactory.create("r" + i, i == 5 ? null : "Tom had a red ball number " + i + ". He played all day."));
+        }
+        Path input = writeInput(tmp.resolve("in.parquet"), rows);
+        Path out = tmp.resolve("resume-run");
+        String[] base = {"run", "--input", input.toString(), "--model", model.toString(), "--template", "plain-en", "--out", out.toString(),
+            "--max-new-tokens", "12", "-Dlongdoc.spark.master=local[2]"};
+        assertEquals(0, Main.run(base));
+        Map<String, String> first = new HashMap<>();
+        for (Row r : readOutput(out)) {
+            first.put(r.getString(0), r.getString(2));
+        }
+        assertEquals(12, first.size());
+
+        // A second run over the same output without --resume is refused.
+        assertEquals(Main.BAD_INPUT, Main.run(base));
+
+        // Lose one partition's file, as a killed run would; --resume recomputes only its rows.
+        Path lost;
+        try (var files = Files.list(out.resolve("output"))) {
+            lost = files.filter(f -> f.toString().endsWith(".parquet")).sorted().findFirst().orElseThrow();
+        }
+        Files.delete(lost);
+        int remaining = readOutput(out).size();
+        assertTrue(remaining < 12);
+        String[] resume = java.util.stream.Stream.concat(java.util.Arrays.stream(base), java.util.stream.Stream.of("--resume")).toArray(String[]::new);
+        assertEquals(0, Main.run(resume));
+        List<Row> after = readOutput(out);
+        assertEquals(12, after.size());
+        assertEquals(12, after.stream().map(r -> r.getString(0)).distinct().count());
+        for (Row r : after) {
+            assertEquals(first.get(r.getString(0)), r.getString(2), "recomputed row " + r.getString(0) + " equals the first run");
+        }
+        JsonNode summary = JSON.readTree(out.resolve("run-summary.json").toFile());
+        assertEquals(remaining, summary.get("rows").get("skipped_existing").asInt());
+
+        // --retry-errors recomputes the error row (still an error: its text is null) and keeps one row per id.
+        String[] retry = java.util.stream.Stream.concat(java.util.Arrays.stream(resume), java.util.stream.Stream.of("--retry-errors")).toArray(String[]::new);
+        assertEquals(0, Main.run(retry));
+        List<Row> retried = readOutput(out);
+        assertEquals(12, retried.size());
+        assertEquals(11, JSON.readTree(out.resolve("run-summary.json").toFile()).get("rows").get("skipped_existing").asInt());
+
+        // Changed generation settings: refused unless --force.
+        String[] changed = resume.clone();
+        changed[java.util.Arrays.asList(changed).indexOf("12")] = "8";
+        assertEquals(Main.BAD_INPUT, Main.run(changed));
+
+        // Duplicate ids cannot be resumed.
+        List<Row> dup = new ArrayList<>(rows);
+        dup.add(RowFactory.create("r1", "again"));
+        Path dupInput = writeInput(tmp.resolve("dup.parquet"), dup);
+        String[] dupResume = resume.clone();
+        dupResume[2] = dupInput.toString();
+        assertEquals(Main.BAD_INPUT, Main.run(dupResume));
+    }
+
     @Test
     void everyRowComesOutOnceWithItsStatus() throws Exception {
         Path model = TestPaths.shared("models/stories260k");
@@ -123,8 +204,12 @@ class RunIntegrationTest {
         }
 
         JsonNode summary = JSON.readTree(out.resolve("run-summary.json").toFile());
-        assertEquals(rows.size(), summary.get("rows").asInt());
-        assertEquals(1, summary.get("errors").asInt());
+        assertEquals(rows.size(), summary.get("rows").get("total").asInt());
+        assertEquals(1, summary.get("rows").get("error").asInt());
+        assertEquals(0, summary.get("rows").get("skipped_existing").asInt());
+        // Local mode: one executor (the driver JVM), one engine load.
+        assertEquals(1, summary.get("engine_loads").size(), summary.toString());
+        assertEquals(1, summary.get("engine_loads").elements().next().asInt());
         JsonNode report = JSON.readTree(out.resolve("report.json").toFile());
         assertEquals(rows.size(), report.get("rows").asInt());
         assertEquals(1, report.get("duplicate_ids").asInt());

@@ -67,9 +67,15 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
     }
 
     private final Settings s;
+    private final org.apache.spark.util.CollectionAccumulator<String> engineLoads;
 
-    public SummarizeFunction(Settings settings) {
+    /**
+     * @param engineLoads receives "executorId=loads" from every task, so the driver can report
+     *     engine loads per executor JVM (null: not reported)
+     */
+    public SummarizeFunction(Settings settings, org.apache.spark.util.CollectionAccumulator<String> engineLoads) {
         this.s = settings;
+        this.engineLoads = engineLoads;
     }
 
     /** A document in the engine, with what its output row needs. */
@@ -80,6 +86,10 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
     @Override
     public Iterator<Row> call(Iterator<Row> rows) {
         Engine engine = EngineHolder.get(s.modelDir(), s.engine());
+        if (engineLoads != null) {
+            org.apache.spark.SparkEnv env = org.apache.spark.SparkEnv.get();
+            engineLoads.add((env == null ? "driver" : env.executorId()) + "=" + EngineHolder.loads());
+        }
         Tokenizer tok = engine.tokenizer();
         int[][] around = s.format().around(tok, s.template().system(), s.template().before(), s.template().after());
         int budget = s.contextTokens() - s.sampling().maxNewTokens() - around[0].length - around[1].length;
