@@ -1,9 +1,5 @@
 package io.longdoc.engine.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -13,35 +9,16 @@ import java.nio.file.Path;
 public record ModelShape(String architecture, int hiddenSize, int intermediateSize, int layers, int heads, int kvHeads,
                          int headDim, int vocabSize, int maxPositionEmbeddings) {
 
+    /** From a model directory's config.json, as the engine reads it (same validation). */
     public static ModelShape fromModelDir(Path dir) {
-        Path config = dir.resolve("config.json");
-        if (!Files.isRegularFile(config)) {
-            throw new IllegalArgumentException("model directory " + dir + " has no config.json");
-        }
-        JsonNode c;
+        ModelConfig c;
         try {
-            c = new ObjectMapper().readTree(config.toFile());
-        } catch (IOException e) {
-            throw new IllegalArgumentException(config + " is not valid JSON: " + e.getMessage(), e);
+            c = ModelConfig.load(dir);
+        } catch (ModelFormatException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
         }
-        if (c == null || !c.isObject()) {
-            throw new IllegalArgumentException(config + " is not a JSON object");
-        }
-        int hidden = required(c, "hidden_size", config);
-        int heads = required(c, "num_attention_heads", config);
-        int kv = c.path("num_key_value_heads").asInt(heads);
-        int headDim = c.hasNonNull("head_dim") ? c.get("head_dim").asInt() : hidden / heads;
-        String arch = c.path("architectures").path(0).asText("unknown");
-        return new ModelShape(arch, hidden, required(c, "intermediate_size", config), required(c, "num_hidden_layers", config),
-                heads, kv, headDim, required(c, "vocab_size", config), c.path("max_position_embeddings").asInt(0));
-    }
-
-    private static int required(JsonNode c, String key, Path file) {
-        JsonNode v = c.get(key);
-        if (v == null || !v.canConvertToInt() || v.asInt() <= 0) {
-            throw new IllegalArgumentException(file + ": '" + key + "' is missing or not a positive integer");
-        }
-        return v.asInt();
+        return new ModelShape(c.architecture(), c.dim(), c.hiddenDim(), c.layers(), c.heads(), c.kvHeads(), c.headDim(),
+                c.vocabSize(), c.maxPositions());
     }
 
     /** Weights of the transformer layers (attention, MLP, norms), without embedding and head. */

@@ -64,22 +64,7 @@ public final class Tensor {
 
     /** Row {@code r} as FP32 into {@code dst[0, cols)}; {@code scratch} holds at least cols shorts. */
     public void readRow(int r, float[] dst, short[] scratch) {
-        int base = r * cols;
-        switch (dtype) {
-            case F32 -> f32.get(base, dst, 0, cols);
-            case BF16 -> {
-                s16.get(base, scratch, 0, cols);
-                for (int i = 0; i < cols; i++) {
-                    dst[i] = Float.intBitsToFloat((scratch[i] & 0xFFFF) << 16);
-                }
-            }
-            case F16 -> {
-                s16.get(base, scratch, 0, cols);
-                for (int i = 0; i < cols; i++) {
-                    dst[i] = DType.halfToFloat(scratch[i]);
-                }
-            }
-        }
+        readRows(r, 1, dst, scratch);
     }
 
     /**
