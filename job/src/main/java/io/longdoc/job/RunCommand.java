@@ -44,6 +44,7 @@ import static org.apache.spark.sql.functions.when;
  */
 public final class RunCommand {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RunCommand.class);
 
     private RunCommand() {
     }
@@ -184,21 +185,27 @@ public final class RunCommand {
                     context, sampling, fingerprint.get("model_fingerprint").asText(), Math.max(1, engineSettings.maxSequences()));
             org.apache.spark.util.CollectionAccumulator<String> loads = new org.apache.spark.util.CollectionAccumulator<>();
             spark.sparkContext().register(loads, "engine loads");
-            Dataset<Row> results = docs.mapPartitions(new SummarizeFunction(settings, loads), Encoders.row(SummarizeFunction.outputSchema(docs.schema())));
-            org.apache.hadoop.fs.Path written = outputDir;
-            if (kept != null) {
-                // Error rows are replaced: the new results and the rows that stay go to a fresh directory, swapped in at the end.
-                written = new org.apache.hadoop.fs.Path(outDir, "output.retry");
-                Dataset<Row> retried = results.unionByName(kept);
-                retried.write().mode("overwrite").parquet(written.toString());
-                org.apache.hadoop.fs.Path old = new org.apache.hadoop.fs.Path(outDir, "output.replaced");
-                fs.delete(old, true);
-                if (!fs.rename(outputDir, old) || !fs.rename(written, outputDir)) {
-                    throw new IllegalStateException("could not swap " + written + " into " + outputDir);
+            org.apache.spark.util.LongAccumulator rowsDone = spark.sparkContext().longAccumulator("rows done");
+            org.apache.spark.util.LongAccumulator tokensDone = spark.sparkContext().longAccumulator("output tokens");
+            Dataset<Row> results = docs.mapPartitions(new SummarizeFunction(settings, loads).withProgress(rowsDone, tokensDone),
+                    Encoders.row(SummarizeFunction.outputSchema(docs.schema())));
+            try (ProgressLog progressLog = new ProgressLog(report.stats.rows - skipped, rowsDone, tokensDone,
+                    config.getInt("longdoc.run.progress-seconds"))) {
+                org.apache.hadoop.fs.Path written = outputDir;
+                if (kept != null) {
+                    // Error rows are replaced: the new results and the rows that stay go to a fresh directory, swapped in at the end.
+                    written = new org.apache.hadoop.fs.Path(outDir, "output.retry");
+                    Dataset<Row> retried = results.unionByName(kept);
+                    retried.write().mode("overwrite").parquet(written.toString());
+                    org.apache.hadoop.fs.Path old = new org.apache.hadoop.fs.Path(outDir, "output.replaced");
+                    fs.delete(old, true);
+                    if (!fs.rename(outputDir, old) || !fs.rename(written, outputDir)) {
+                        throw new IllegalStateException("could not swap " + written + " into " + outputDir);
+                    }
+                    fs.delete(old, true);
+                } else {
+                    results.write().mode(resume ? "append" : "overwrite").parquet(outputDir.toString());
                 }
-                fs.delete(old, true);
-            } else {
-                results.write().mode(resume ? "append" : "overwrite").parquet(outputDir.toString());
             }
 
             Dataset<Row> all = spark.read().parquet(outputDir.toString());
@@ -248,6 +255,36 @@ public final class RunCommand {
             spark.stop();
         }
         return 0;
+    }
+
+    /**
+     * Logs rows and tokens done, throughput and ETA every few seconds while inference runs. The
+     * counts are Spark accumulators (also in the Spark UI); they advance as tasks finish.
+     */
+    static final class ProgressLog implements AutoCloseable {
+        private final java.util.concurrent.ScheduledExecutorService timer;
+
+        ProgressLog(long total, org.apache.spark.util.LongAccumulator rows, org.apache.spark.util.LongAccumulator tokens, int seconds) {
+            long start = System.nanoTime();
+            timer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "longdoc-progress");
+                t.setDaemon(true);
+                return t;
+            });
+            timer.scheduleAtFixedRate(() -> {
+                double elapsed = (System.nanoTime() - start) / 1e9;
+                long done = rows.value();
+                double rate = done / Math.max(elapsed, 1e-9);
+                String eta = done == 0 ? "unknown" : String.format(Locale.ROOT, "%.0f s", (total - done) / rate);
+                LOG.info(String.format(Locale.ROOT, "progress: %d/%d rows (%.1f%%), %d output tokens, %.2f rows/s, %.1f tokens/s, ETA %s",
+                        done, total, total == 0 ? 100.0 : 100.0 * done / total, tokens.value(), rate, tokens.value() / elapsed, eta));
+            }, seconds, seconds, java.util.concurrent.TimeUnit.SECONDS);
+        }
+
+        @Override
+        public void close() {
+            timer.shutdownNow();
+        }
     }
 
     private static boolean hasParquet(org.apache.hadoop.fs.FileSystem fs, org.apache.hadoop.fs.Path dir) throws java.io.IOException {

@@ -68,6 +68,14 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
 
     private final Settings s;
     private final org.apache.spark.util.CollectionAccumulator<String> engineLoads;
+    private org.apache.spark.util.LongAccumulator rowsDone, tokensDone;
+
+    /** Counts finished rows and generated tokens into these (for the driver's progress log). */
+    public SummarizeFunction withProgress(org.apache.spark.util.LongAccumulator rows, org.apache.spark.util.LongAccumulator tokens) {
+        this.rowsDone = rows;
+        this.tokensDone = tokens;
+        return this;
+    }
 
     /**
      * @param engineLoads receives "executorId=loads" from every task, so the driver can report
@@ -91,8 +99,7 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
             engineLoads.add((env == null ? "driver" : env.executorId()) + "=" + EngineHolder.loads());
         }
         Tokenizer tok = engine.tokenizer();
-        int[][] around = s.format().around(tok, s.template().system(), s.template().before(), s.template().after());
-        int budget = s.contextTokens() - s.sampling().maxNewTokens() - around[0].length - around[1].length;
+        DocumentPrompt documentPrompt = new DocumentPrompt(tok, s.template(), s.format(), s.contextTokens(), s.sampling().maxNewTokens());
         String templateHash = s.template().hash();
         ArrayDeque<Pending> window = new ArrayDeque<>();
 
@@ -111,11 +118,8 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
                 }
                 try {
                     int[] doc = tok.encode(row.getString(1));
-                    MiddleTruncation.Result cut = MiddleTruncation.document(doc, Math.max(0, budget), tok.sentencePiece()::byteValue);
-                    int[] prompt = new int[around[0].length + cut.kept() + around[1].length];
-                    System.arraycopy(around[0], 0, prompt, 0, around[0].length);
-                    System.arraycopy(cut.keptIds(), 0, prompt, around[0].length, cut.kept());
-                    System.arraycopy(around[1], 0, prompt, around[0].length + cut.kept(), around[1].length);
+                    MiddleTruncation.Result cut = documentPrompt.cut(doc);
+                    int[] prompt = documentPrompt.prompt(cut);
                     return new Pending(row, seed, doc.length, cut, engine.submit(prompt, s.sampling().withSeed(seed)), null);
                 } catch (RuntimeException e) {
                     return new Pending(row, seed, 0, null, null, e.toString());
@@ -169,6 +173,10 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
                 values[k++] = s.modelFingerprint();
                 values[k++] = templateHash;
                 values[k] = p.seed;
+                if (rowsDone != null) {
+                    rowsDone.add(1);
+                    tokensDone.add(r == null ? 0 : r.outputIds().length);
+                }
                 return RowFactory.create(values);
             }
         };
