@@ -76,7 +76,15 @@ public final class RunCommand {
         if (!task.equals("summarize")) {
             throw new UsageException("--task " + task + ": only summarize is built so far");
         }
-        Path modelDir = Path.of(args.require("model")).toAbsolutePath();
+        String modelArg = SparkSessions.absolute(args.require("model"));
+        String cache = SparkSessions.modelCache(config);
+        Path modelDir;
+        try {
+            // A model on HDFS/S3 is copied to the local cache, here on the driver and once per executor.
+            modelDir = Path.of(io.longdoc.udfs.ModelCache.localDir(modelArg, java.util.Map.of(), Path.of(cache)));
+        } catch (java.io.UncheckedIOException e) {
+            throw new UsageException("--model " + modelArg + ": " + e.getMessage(), e);
+        }
         if (!Files.isDirectory(modelDir)) {
             throw new UsageException("--model " + modelDir + ": not a directory");
         }
@@ -152,8 +160,8 @@ public final class RunCommand {
             }
 
             long[] buckets = config.getLongList("longdoc.stats.buckets").stream().mapToLong(Long::longValue).toArray();
-            StatsReport report = StatsStage.run(spark, new StatsStage.Settings(input, fmt, idCol, textCol, modelDir.toString(),
-                    modelDir.toString(), out, budget, buckets));
+            StatsReport report = StatsStage.run(spark, new StatsStage.Settings(input, fmt, idCol, textCol, modelArg,
+                    modelArg, out, budget, buckets, cache));
             StatsCommand.printSummary(report, out);
             if (gate != null && report.stats.shareOver > gate) {
                 throw new GateTrippedException(String.format(Locale.ROOT,
@@ -181,8 +189,9 @@ public final class RunCommand {
                     kept = existing.where(col("status").equalTo("ok"));
                 }
             }
-            SummarizeFunction.Settings settings = new SummarizeFunction.Settings(modelDir.toString(), engineSettings, template, format,
-                    context, sampling, fingerprint.get("model_fingerprint").asText(), Math.max(1, engineSettings.maxSequences()));
+            SummarizeFunction.Settings settings = new SummarizeFunction.Settings(modelArg, engineSettings, template, format,
+                    context, sampling, fingerprint.get("model_fingerprint").asText(), Math.max(1, engineSettings.maxSequences()),
+                    SparkSessions.hadoopSettings(spark), cache);
             org.apache.spark.util.CollectionAccumulator<String> loads = new org.apache.spark.util.CollectionAccumulator<>();
             spark.sparkContext().register(loads, "engine loads");
             org.apache.spark.util.LongAccumulator rowsDone = spark.sparkContext().longAccumulator("rows done");

@@ -50,9 +50,10 @@ public final class StatsCommand {
         if (tokenizer == null) {
             throw new UsageException("stats: give --tokenizer PATH or --model DIR");
         }
+        String cache = SparkSessions.modelCache(config);
         Integer context = args.getInt("context-tokens");
         if (context == null && model != null) {
-            ModelShape shape = shapeOf(model);
+            ModelShape shape = shapeOf(io.longdoc.udfs.ModelCache.localDir(model, java.util.Map.of(), Path.of(cache)));
             context = shape.maxPositionEmbeddings() > 0 ? shape.maxPositionEmbeddings() : null;
         }
         if (context == null) {
@@ -75,11 +76,11 @@ public final class StatsCommand {
         } catch (IllegalArgumentException e) {
             throw new UsageException("--buckets: " + e.getMessage());
         }
-        Main.loadTokenizer(tokenizer); // fail fast, on the driver, with a clear message
+        Main.loadTokenizer(io.longdoc.udfs.ModelCache.localDir(tokenizer, java.util.Map.of(), Path.of(cache))); // fail fast, on the driver
         return new StatsStage.Settings(args.require("input"), args.get("format", in.getString("format")),
                 args.get("id-col", in.getString("id-col")), args.get("text-col", in.getString("text-col")),
-                Path.of(tokenizer).toAbsolutePath().toString(), model == null ? null : Path.of(model).toAbsolutePath().toString(),
-                args.require("out"), budget, buckets);
+                SparkSessions.absolute(tokenizer), model == null ? null : SparkSessions.absolute(model),
+                args.require("out"), budget, buckets, cache);
     }
 
     static int run(Args args, Config config) throws Exception {

@@ -32,7 +32,8 @@ import org.apache.spark.sql.types.StructType;
 public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> {
     /** Everything a task needs, shipped from the driver. */
     public record Settings(String modelDir, EngineSettings engine, PromptTemplate template, ChatFormat format, int contextTokens,
-                           SamplingParams sampling, String modelFingerprint, int inFlight) implements Serializable {
+                           SamplingParams sampling, String modelFingerprint, int inFlight,
+                           java.util.HashMap<String, String> hadoopSettings, String cacheRoot) implements Serializable {
     }
 
     /** Output columns after {@code id} and the kept columns. */
@@ -93,7 +94,8 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
 
     @Override
     public Iterator<Row> call(Iterator<Row> rows) {
-        Engine engine = EngineHolder.get(s.modelDir(), s.engine());
+        String localModel = ModelCache.localDir(s.modelDir(), s.hadoopSettings(), java.nio.file.Path.of(s.cacheRoot()));
+        Engine engine = EngineHolder.get(localModel, s.engine());
         if (engineLoads != null) {
             org.apache.spark.SparkEnv env = org.apache.spark.SparkEnv.get();
             engineLoads.add((env == null ? "driver" : env.executorId()) + "=" + EngineHolder.loads());

@@ -19,14 +19,19 @@ public final class TokenCountFunction implements MapPartitionsFunction<Row, Row>
             .add("chars", DataTypes.IntegerType, true);
 
     private final String tokenizerPath;
+    private final java.util.Map<String, String> hadoopSettings;
+    private final String cacheRoot;
 
-    public TokenCountFunction(String tokenizerPath) {
+    /** @param tokenizerPath a tokenizer.model or model directory; a remote directory is copied to the executor's model cache */
+    public TokenCountFunction(String tokenizerPath, java.util.Map<String, String> hadoopSettings, String cacheRoot) {
         this.tokenizerPath = tokenizerPath;
+        this.hadoopSettings = new java.util.HashMap<>(hadoopSettings);
+        this.cacheRoot = cacheRoot;
     }
 
     @Override
     public Iterator<Row> call(Iterator<Row> rows) {
-        Tokenizer tokenizer = TokenizerHolder.get(tokenizerPath);
+        Tokenizer tokenizer = TokenizerHolder.get(ModelCache.localDir(tokenizerPath, hadoopSettings, java.nio.file.Path.of(cacheRoot)));
         return new Iterator<>() {
             @Override
             public boolean hasNext() {

@@ -62,7 +62,7 @@ public final class DemoCommand {
             TokenStats.Budget budget = new TokenStats.Budget(st.getInt("context-tokens"), st.getInt("max-new-tokens"), st.getInt("template-tokens"));
             t0 = System.nanoTime();
             report = StatsStage.run(spark, new StatsStage.Settings(corpus.toString(), "parquet", "id", "text",
-                    Path.of(tokenizer).toAbsolutePath().toString(), null, statsOut.toString(), budget, buckets));
+                    Path.of(tokenizer).toAbsolutePath().toString(), null, statsOut.toString(), budget, buckets, SparkSessions.modelCache(config)));
             System.out.printf("stats stage in %.1f s%n", (System.nanoTime() - t0) / 1e9);
         } finally {
             spark.stop();

@@ -33,13 +33,14 @@ public final class StatsStage {
 
     /** What the stage needs to know. {@code modelDir} is null when only a tokenizer was given. */
     public record Settings(String input, String format, String idCol, String textCol, String tokenizer, String modelDir,
-                           String out, TokenStats.Budget budget, long[] buckets) {
+                           String out, TokenStats.Budget budget, long[] buckets, String modelCache) {
     }
 
     public static StatsReport run(SparkSession spark, Settings s) throws IOException {
         Dataset<Row> docs = InputTable.read(spark, s.input(), s.format(), s.idCol(), s.textCol());
         String countsPath = new Path(s.out(), "token_counts").toString();
-        docs.mapPartitions(new TokenCountFunction(s.tokenizer()), Encoders.row(TokenCountFunction.SCHEMA))
+        docs.mapPartitions(new TokenCountFunction(s.tokenizer(), io.longdoc.job.SparkSessions.hadoopSettings(spark), s.modelCache()),
+                        Encoders.row(TokenCountFunction.SCHEMA))
                 .write().mode("overwrite").parquet(countsPath);
 
         Dataset<Row> counts = spark.read().parquet(countsPath);
@@ -63,7 +64,9 @@ public final class StatsStage {
         Double flops = null;
         String modelName = null;
         if (s.modelDir() != null) {
-            ModelShape shape = ModelShape.fromModelDir(java.nio.file.Path.of(s.modelDir()));
+            String local = io.longdoc.udfs.ModelCache.localDir(s.modelDir(), io.longdoc.job.SparkSessions.hadoopSettings(spark),
+                    java.nio.file.Path.of(s.modelCache()));
+            ModelShape shape = ModelShape.fromModelDir(java.nio.file.Path.of(local));
             modelName = shape.architecture() + " @ " + s.modelDir();
             flops = prefillFlops(shape, distribution, s.budget());
         }
