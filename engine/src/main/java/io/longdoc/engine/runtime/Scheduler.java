@@ -195,53 +195,77 @@ public final class Scheduler implements AutoCloseable {
                 budget -= n;
             }
         }
-        float[][] logits = backend.forward(chunks);
+        float[][] logits;
+        try {
+            logits = backend.forward(chunks);
+        } catch (RuntimeException e) {
+            // One bad document must not fail the others: rerun each sequence of the step alone.
+            // Nothing has advanced yet, and rerunning a chunk rewrites the same KV slots.
+            LOG.warn("a step of {} sequences failed ({}); running them one at a time", chunks.size(), e.toString());
+            for (int c = 0; c < chunks.size(); c++) {
+                float[][] alone;
+                try {
+                    alone = backend.forward(List.of(chunks.get(c)));
+                } catch (RuntimeException failed) {
+                    finishExceptionally(inStep.get(c), failed);
+                    continue;
+                }
+                apply(chunks.get(c), inStep.get(c), alone, 0);
+            }
+            running.removeIf(s -> s.request.result.isDone());
+            return;
+        }
         steps++;
         int k = 0;
         for (int c = 0; c < chunks.size(); c++) {
-            Chunk chunk = chunks.get(c);
-            Sequence s = inStep.get(c);
-            boolean wasPrefill = s.prefilling();
-            int start = s.cached;
-            s.cached += chunk.tokens().length;
-            stepTokens += chunk.tokens().length;
-            float[] next = null;
-            for (int at : chunk.logitsAt()) {
-                float[] row = logits[k++];
-                int pos = start + at;
-                if (s.scoreLogits != null) {
-                    for (int i = 0; i < s.request.scorePositions.length; i++) {
-                        if (s.request.scorePositions[i] == pos) {
-                            s.scoreLogits[i] = row.clone();
-                        }
-                    }
-                }
-                if (pos == s.cached - 1 && (!wasPrefill || !s.prefilling()) && s.maxNew > 0) {
-                    next = row;
-                }
-            }
-            if (s.prefilling()) {
-                continue;
-            }
-            if (s.maxNew == 0) {
-                finish(s, "length");
-                continue;
-            }
-            if (next == null) {
-                throw new IllegalStateException("no logits for the next token of a sequence");
-            }
-            int token = s.sampler.next(next);
-            s.output[s.generated++] = token;
-            if (!s.request.params.ignoreEos() && contains(eosIds, token)) {
-                finish(s, "eos");
-            } else if (contains(s.request.params.stopIds(), token)) {
-                finish(s, "stop");
-            } else if (s.generated >= s.maxNew) {
-                finish(s, "length");
-            }
+            k = apply(chunks.get(c), inStep.get(c), logits, k);
         }
         running.removeIf(s -> s.request.result.isDone());
     }
+
+    /** Takes one chunk's results (its logits from index k on): advances the sequence, samples, finishes it. Returns the next k. */
+    private int apply(Chunk chunk, Sequence s, float[][] logits, int k) {
+        boolean wasPrefill = s.prefilling();
+        int start = s.cached;
+        s.cached += chunk.tokens().length;
+        stepTokens += chunk.tokens().length;
+        float[] next = null;
+        for (int at : chunk.logitsAt()) {
+            float[] row = logits[k++];
+            int pos = start + at;
+            if (s.scoreLogits != null) {
+                for (int i = 0; i < s.request.scorePositions.length; i++) {
+                    if (s.request.scorePositions[i] == pos) {
+                        s.scoreLogits[i] = row.clone();
+                    }
+                }
+            }
+            if (pos == s.cached - 1 && (!wasPrefill || !s.prefilling()) && s.maxNew > 0) {
+                next = row;
+            }
+        }
+        if (s.prefilling()) {
+            return k;
+        }
+        if (s.maxNew == 0) {
+            finish(s, "length");
+            return k;
+        }
+        if (next == null) {
+            throw new IllegalStateException("no logits for the next token of a sequence");
+        }
+        int token = s.sampler.next(next);
+        s.output[s.generated++] = token;
+        if (!s.request.params.ignoreEos() && contains(eosIds, token)) {
+            finish(s, "eos");
+        } else if (contains(s.request.params.stopIds(), token)) {
+            finish(s, "stop");
+        } else if (s.generated >= s.maxNew) {
+            finish(s, "length");
+        }
+        return k;
+    }
+
 
     /** Logits are needed at the prompt's last position (to sample) and at any scored position in this chunk. */
     private static int[] logitsWanted(Sequence s, int n) {

@@ -136,6 +136,25 @@ class SchedulerTest {
     }
 
     @Test
+    void aFailingDocumentDoesNotFailTheOthersInItsStep() throws Exception {
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            int[] good = {1, 403, 407};
+            int[] expected = engine.submit(good, SamplingParams.greedy(20)).get().outputIds();
+            List<CompletableFuture<GenerationResult>> ok = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                ok.add(engine.submit(good, SamplingParams.greedy(20)));
+            }
+            // Token 9999 is outside stories260k's 512-token vocabulary: the forward pass throws on it.
+            CompletableFuture<GenerationResult> bad = engine.submit(new int[] {1, 9999, 5}, SamplingParams.greedy(20));
+            for (CompletableFuture<GenerationResult> f : ok) {
+                assertArrayEquals(expected, f.get().outputIds());
+            }
+            ExecutionException e = assertThrows(ExecutionException.class, bad::get);
+            assertTrue(e.getCause().getMessage().contains("9999"), e.getCause().getMessage());
+        }
+    }
+
+    @Test
     void eosAndStopIdsEndGeneration() throws Exception {
         try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
             int[] free = engine.submit(new int[] {1}, SamplingParams.greedy(200).withIgnoreEos(true)).get().outputIds();
