@@ -26,12 +26,8 @@ public final class EngineOptions {
                 e.getInt("max-sequences"), threads);
     }
 
-    /** Loads the model on the chosen backend: cuda is not built yet, so it is refused and auto means cpu. */
-    public static Engine load(Args args, Config config) {
-        String model = args.require("model");
-        if (!Files.isDirectory(Path.of(model))) {
-            throw new UsageException("--model " + model + ": not a directory");
-        }
+    /** Checks --backend (or longdoc.engine.backend): cuda is not built yet, so it is refused and auto means cpu. */
+    public static void checkBackend(Args args, Config config) {
         String backend = args.get("backend", config.getString("longdoc.engine.backend"));
         switch (backend) {
             case "cpu" -> { }
@@ -39,6 +35,15 @@ public final class EngineOptions {
             case "cuda" -> throw new UsageException("--backend cuda: no CUDA backend in this build (use cpu or auto)");
             default -> throw new UsageException("--backend " + backend + ": expected cpu, cuda or auto");
         }
+    }
+
+    /** Loads the model of --model on the backend of --backend. */
+    public static Engine load(Args args, Config config) {
+        String model = args.require("model");
+        if (!Files.isDirectory(Path.of(model))) {
+            throw new UsageException("--model " + model + ": not a directory");
+        }
+        checkBackend(args, config);
         try {
             return Engine.load(Path.of(model), settings(config));
         } catch (ModelFormatException | TokenizerFormatException e) {

@@ -64,7 +64,7 @@ public final class GenerateCommand {
                     args.getDouble("temperature") != null ? args.getDouble("temperature").floatValue() : (float) g.getDouble("temperature"),
                     args.getInt("top-k") != null ? args.getInt("top-k") : g.getInt("top-k"),
                     args.getDouble("top-p") != null ? args.getDouble("top-p").floatValue() : (float) g.getDouble("top-p"),
-                    repetition, args.has("seed") ? Long.parseLong(args.get("seed")) : g.getLong("seed"),
+                    repetition, args.getLong("seed") != null ? args.getLong("seed") : g.getLong("seed"),
                     args.has("ignore-eos"), new int[0]);
         } catch (IllegalArgumentException e) {
             throw new UsageException("generate: " + e.getMessage());

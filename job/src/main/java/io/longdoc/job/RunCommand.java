@@ -88,10 +88,7 @@ public final class RunCommand {
         if (!Files.isDirectory(modelDir)) {
             throw new UsageException("--model " + modelDir + ": not a directory");
         }
-        String backend = args.get("backend", config.getString("longdoc.engine.backend"));
-        if (backend.equals("cuda")) {
-            throw new UsageException("--backend cuda: no CUDA backend in this build (use cpu or auto)");
-        }
+        EngineOptions.checkBackend(args, config);
         ModelConfig model;
         Tokenizer tok;
         try {
@@ -112,7 +109,7 @@ public final class RunCommand {
                     context, maxNew, templateTokens));
         }
         float temperature = args.getDouble("temperature") != null ? args.getDouble("temperature").floatValue() : 0f;
-        long seed = args.has("seed") ? Long.parseLong(args.get("seed")) : 0L;
+        long seed = args.getLong("seed") != null ? args.getLong("seed") : 0L;
         SamplingParams sampling = new SamplingParams(maxNew, temperature, 0, 1f, template.repetitionPenalty(), seed, false, new int[0]);
         var engineSettings = EngineOptions.settings(config);
         List<String> keep = args.has("keep-cols") ? Arrays.stream(args.get("keep-cols").split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList() : List.of();

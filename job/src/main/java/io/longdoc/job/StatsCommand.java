@@ -36,6 +36,15 @@ public final class StatsCommand {
                 .option("max-truncated-share", "X", "exit 3 after the report when the share of documents over budget exceeds X");
     }
 
+    /** A local copy of a model or tokenizer path (remote ones are copied to the cache); a failed copy is bad input. */
+    private static String local(String path, String cache, String option) {
+        try {
+            return io.longdoc.udfs.ModelCache.localDir(path, java.util.Map.of(), Path.of(cache));
+        } catch (java.io.UncheckedIOException e) {
+            throw new UsageException(option + " " + path + ": " + e.getMessage(), e);
+        }
+    }
+
     static StatsStage.Settings settings(Args args, Config config) {
         Config in = config.getConfig("longdoc.input");
         Config st = config.getConfig("longdoc.stats");
@@ -53,7 +62,7 @@ public final class StatsCommand {
         String cache = SparkSessions.modelCache(config);
         Integer context = args.getInt("context-tokens");
         if (context == null && model != null) {
-            ModelShape shape = shapeOf(io.longdoc.udfs.ModelCache.localDir(model, java.util.Map.of(), Path.of(cache)));
+            ModelShape shape = shapeOf(local(model, cache, "--model"));
             context = shape.maxPositionEmbeddings() > 0 ? shape.maxPositionEmbeddings() : null;
         }
         if (context == null) {
@@ -76,7 +85,7 @@ public final class StatsCommand {
         } catch (IllegalArgumentException e) {
             throw new UsageException("--buckets: " + e.getMessage());
         }
-        Main.loadTokenizer(io.longdoc.udfs.ModelCache.localDir(tokenizer, java.util.Map.of(), Path.of(cache))); // fail fast, on the driver
+        Main.loadTokenizer(local(tokenizer, cache, "--tokenizer")); // fail fast, on the driver
         return new StatsStage.Settings(args.require("input"), args.get("format", in.getString("format")),
                 args.get("id-col", in.getString("id-col")), args.get("text-col", in.getString("text-col")),
                 SparkSessions.absolute(tokenizer), model == null ? null : SparkSessions.absolute(model),

@@ -70,6 +70,12 @@ class LauncherTest {
         assertTrue(r.err().contains("line 2"), r.err());
         assertEquals(2, longdoc("tokenize", "--tokenizer", model.toString()).exit());
         assertEquals(2, longdoc("nonsense").exit());
+        Result badSeed = longdoc("generate", "--model", TestPaths.shared("models/stories260k").toString(), "--ids", "1", "--seed", "abc");
+        assertEquals(2, badSeed.exit());
+        assertTrue(badSeed.err().contains("--seed"), badSeed.err());
+        Result cuda = longdoc("generate", "--model", TestPaths.shared("models/stories260k").toString(), "--ids", "1", "--backend", "cuda");
+        assertEquals(2, cuda.exit());
+        assertTrue(cuda.err().contains("no CUDA backend"), cuda.err());
         Result noField = longdoc("tokenize", "--tokenizer", model.toString(), "--jsonl", jsonl.toString(), "--field", "body");
         assertEquals(2, noField.exit());
         assertTrue(noField.err().contains("'body'"), noField.err());
@@ -79,7 +85,7 @@ class LauncherTest {
     void everySubcommandHasHelp() throws Exception {
         Result top = longdoc("--help");
         assertEquals(0, top.exit());
-        for (String sub : List.of("demo", "stats", "tokenize", "bench-tokenizer")) {
+        for (String sub : List.of("demo", "run", "stats", "tokenize", "generate", "score", "bench", "bench-tokenizer")) {
             assertTrue(top.out().contains(sub));
             Result h = longdoc(sub, "--help");
             assertEquals(0, h.exit(), sub);

@@ -108,6 +108,18 @@ public final class Args {
         }
     }
 
+    public Long getLong(String name) {
+        String v = values.get(name);
+        if (v == null) {
+            return null;
+        }
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException(command + ": --" + name + " must be an integer, got '" + v + "'");
+        }
+    }
+
     public Double getDouble(String name) {
         String v = values.get(name);
         if (v == null) {
