@@ -64,6 +64,11 @@ public final class Engine implements AutoCloseable {
         return scheduler.submit(new Scheduler.Request(promptIds.clone(), params, null));
     }
 
+    /** Queues a request whose output is restricted by {@code constraint} (one instance per request). */
+    public CompletableFuture<GenerationResult> submit(int[] promptIds, SamplingParams params, TokenConstraint constraint) {
+        return scheduler.submit(new Scheduler.Request(promptIds.clone(), params, null, constraint));
+    }
+
     /** Blocking: generates for every prompt (all in flight together) and returns results in order. */
     public List<GenerationResult> generate(List<int[]> prompts, SamplingParams params) throws ExecutionException, InterruptedException {
         List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();

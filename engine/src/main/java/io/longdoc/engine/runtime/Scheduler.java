@@ -44,14 +44,20 @@ public final class Scheduler implements AutoCloseable {
         final int[] prompt;
         final SamplingParams params;
         final int[] scorePositions;
+        final TokenConstraint constraint;   // null: unconstrained
         final CompletableFuture<GenerationResult> result = new CompletableFuture<>();
         final CompletableFuture<float[][]> scores = new CompletableFuture<>();
         final long submitted = System.nanoTime();
 
         Request(int[] prompt, SamplingParams params, int[] scorePositions) {
+            this(prompt, params, scorePositions, null);
+        }
+
+        Request(int[] prompt, SamplingParams params, int[] scorePositions, TokenConstraint constraint) {
             this.prompt = prompt;
             this.params = params;
             this.scorePositions = scorePositions;
+            this.constraint = constraint;
         }
     }
 
@@ -254,9 +260,24 @@ public final class Scheduler implements AutoCloseable {
         if (next == null) {
             throw new IllegalStateException("no logits for the next token of a sequence");
         }
-        int token = s.sampler.next(next);
+        TokenConstraint constraint = s.request.constraint;
+        int token;
+        try {
+            if (constraint != null) {
+                constraint.mask(next);
+            }
+            token = s.sampler.next(next);
+            if (constraint != null) {
+                constraint.accept(token);
+            }
+        } catch (RuntimeException e) {
+            finishExceptionally(s, e);   // this request's constraint failed; the others go on
+            return k;
+        }
         s.output[s.generated++] = token;
-        if (!s.request.params.ignoreEos() && contains(eosIds, token)) {
+        if (constraint != null && constraint.isComplete()) {
+            finish(s, "stop");
+        } else if (!s.request.params.ignoreEos() && contains(eosIds, token)) {
             finish(s, "eos");
         } else if (contains(s.request.params.stopIds(), token)) {
             finish(s, "stop");
@@ -291,7 +312,8 @@ public final class Scheduler implements AutoCloseable {
         if (s.scoreLogits != null) {
             s.request.scores.complete(s.scoreLogits);
         }
-        s.request.result.complete(new GenerationResult(s.request.prompt, Arrays.copyOf(s.output, s.generated), reason,
+        boolean endsWithStopId = reason.equals("eos") || (reason.equals("stop") && s.request.constraint == null);
+        s.request.result.complete(new GenerationResult(s.request.prompt, Arrays.copyOf(s.output, s.generated), reason, endsWithStopId,
                 s.admitted - s.request.submitted, now - s.request.submitted));
     }
 

@@ -507,6 +507,25 @@ public final class SentencePieceTokenizer {
         return atStart && text.isEmpty();
     }
 
+    /**
+     * The bytes id contributes to decoded text (a byte piece's byte, a piece's UTF-8 with the
+     * whitespace mark as a space), or null for control and unknown ids, which decode to nothing
+     * dependable. Constrained decoding walks the vocabulary with this.
+     */
+    public byte[] pieceBytes(int id) {
+        if (id < 0 || id >= model.size()) {
+            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (size " + model.size() + ")");
+        }
+        if (pieceOfByte[id] >= 0) {
+            return new byte[] {(byte) pieceOfByte[id]};
+        }
+        int type = model.types[id];
+        if (type == SentencePieceModel.CONTROL || type == SentencePieceModel.UNKNOWN || type == SentencePieceModel.UNUSED) {
+            return null;
+        }
+        return model.pieces[id].replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
+    }
+
     /** The id of a piece's exact text, or -1 (for tokens named in configs, like "reserved_0"). */
     public int pieceToId(String piece) {
         byte[] b = piece.getBytes(StandardCharsets.UTF_8);

@@ -211,6 +211,16 @@ public final class Tokenizer {
         }
     }
 
+    /** The bytes a generated id adds to the text, or null for special and control ids (see {@link SentencePieceTokenizer#pieceBytes}). */
+    public byte[] tokenBytes(int id) {
+        for (SpecialToken st : specials) {
+            if (st.id() == id) {
+                return null;
+            }
+        }
+        return sentencePiece.pieceBytes(id);
+    }
+
     public String decode(int[] ids) {
         return sentencePiece.decode(ids);
     }
