@@ -1,6 +1,8 @@
 package io.longdoc.job;
 
 import com.typesafe.config.Config;
+import io.longdoc.engine.constrain.JsonConstraint;
+import io.longdoc.engine.constrain.JsonSchema;
 import io.longdoc.engine.model.ModelConfig;
 import io.longdoc.engine.prompt.ChatFormat;
 import io.longdoc.engine.prompt.PromptTemplate;
@@ -12,10 +14,12 @@ import io.longdoc.engine.tokenizer.Tokenizer;
 import io.longdoc.engine.truncation.MiddleTruncation;
 import io.longdoc.udfs.DocumentPrompt;
 import io.longdoc.udfs.EngineHolder;
+import io.longdoc.udfs.ExtractedRows;
 import io.longdoc.udfs.TokenizerHolder;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.ExecutionException;
+import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.api.java.UDF1;
 import org.apache.spark.sql.api.java.UDF2;
@@ -23,7 +27,8 @@ import org.apache.spark.sql.types.DataTypes;
 
 /**
  * LongDoc as Spark SQL functions, on the same per-executor tokenizer and engine as the job:
- * {@code token_count(text)}, {@code middle_truncate(text, budget)} and {@code summarize(text)}.
+ * {@code token_count(text)}, {@code middle_truncate(text, budget)}, {@code summarize(text)}, and
+ * {@code extract(text)} when longdoc.udf.schema names a JSON Schema.
  * summarize() submits to the executor's continuous-batching engine, so concurrent calls from all
  * task threads of an executor are batched together.
  *
@@ -45,12 +50,15 @@ public final class LongDocUdfs {
         }
         String model = Path.of(u.getString("model")).toAbsolutePath().toString();
         ModelConfig mc = ModelConfig.load(Path.of(model));
-        PromptTemplate template = RunCommand.template(u.hasPath("template") ? u.getString("template") : null, mc);
+        PromptTemplate template = RunCommand.template(u.hasPath("template") ? u.getString("template") : null, mc, "summarize");
         ChatFormat format = template.name().startsWith("plain") ? ChatFormat.PLAIN : ChatFormat.of(mc);
         int maxNew = u.hasPath("max-new-tokens") ? u.getInt("max-new-tokens") : template.maxNewTokens();
         int context = u.hasPath("context-tokens") ? u.getInt("context-tokens") : mc.contextLength();
         EngineSettings engine = EngineOptions.settings(config);
         SamplingParams sampling = new SamplingParams(maxNew, 0f, 0, 1f, template.repetitionPenalty(), 0, false, new int[0]);
+        if (u.hasPath("schema")) {
+            registerExtract(spark, config, model, mc, engine, context);
+        }
 
         spark.udf().register("token_count", (UDF1<String, Integer>) text ->
                 text == null ? null : TokenizerHolder.get(model).count(text), DataTypes.IntegerType);
@@ -74,5 +82,43 @@ public final class LongDocUdfs {
                 throw new IllegalStateException("summarize failed: " + ex.getCause(), ex.getCause());
             }
         }, DataTypes.StringType);
+    }
+
+    /**
+     * {@code extract(text)}: the struct of fields of longdoc.udf.schema, decoded under the schema's
+     * constraint with the extract template (greedy; one retry with a fresh sampled seed when the
+     * JSON does not close); null for null text; an error when the retry does not close either.
+     */
+    private static void registerExtract(SparkSession spark, Config config, String model, ModelConfig mc, EngineSettings engine, int context)
+            throws IOException {
+        Config u = config.getConfig("longdoc.udf");
+        JsonSchema schema = JsonSchema.load(Path.of(u.getString("schema")));
+        String templateName = u.hasPath("extract-template") ? u.getString("extract-template") : null;
+        PromptTemplate template = RunCommand.template(templateName, mc, "extract").withSchema(schema.text());
+        ChatFormat format = template.name().startsWith("plain") ? ChatFormat.PLAIN : ChatFormat.of(mc);
+        int maxNew = u.hasPath("max-new-tokens") ? u.getInt("max-new-tokens") : template.maxNewTokens();
+        SamplingParams greedy = new SamplingParams(maxNew, 0f, 0, 1f, template.repetitionPenalty(), 0, false, new int[0]);
+        SamplingParams retry = greedy.withTemperature((float) config.getDouble("longdoc.run.extract-retry-temperature")).withSeed(1);
+        spark.udf().register("extract", (UDF1<String, Row>) text -> {
+            if (text == null) {
+                return null;
+            }
+            Engine e = EngineHolder.get(model, engine);
+            DocumentPrompt prompt = new DocumentPrompt(e.tokenizer(), template, format, context, maxNew);
+            int[] ids = prompt.prompt(prompt.cut(e.tokenizer().encode(text)));
+            try {
+                GenerationResult r = e.submit(ids, greedy, new JsonConstraint(schema, e.tokenTrie())).get();
+                if (r.finishReason().equals("length")) {
+                    r = e.submit(ids, retry, new JsonConstraint(schema, e.tokenTrie())).get();
+                }
+                if (r.finishReason().equals("length")) {
+                    throw new IllegalStateException("extract: the JSON did not close within " + maxNew
+                            + " new tokens, twice; raise longdoc.udf.max-new-tokens");
+                }
+                return ExtractedRows.parse(schema, e.tokenizer().decode(r.contentIds()));
+            } catch (ExecutionException ex) {
+                throw new IllegalStateException("extract failed: " + ex.getCause(), ex.getCause());
+            }
+        }, ExtractedRows.structType(schema));
     }
 }

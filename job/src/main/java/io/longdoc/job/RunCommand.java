@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.Config;
+import io.longdoc.engine.constrain.JsonSchema;
 import io.longdoc.engine.model.ModelConfig;
 import io.longdoc.engine.model.ModelFingerprint;
 import io.longdoc.engine.model.ModelFormatException;
@@ -18,7 +19,7 @@ import io.longdoc.job.stats.StatsReport;
 import io.longdoc.job.stats.StatsStage;
 import io.longdoc.job.stats.TokenStats;
 import io.longdoc.udfs.EngineHolder;
-import io.longdoc.udfs.SummarizeFunction;
+import io.longdoc.udfs.DocumentTaskFunction;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -50,15 +51,17 @@ public final class RunCommand {
     }
 
     static Args args() {
-        return new Args("run", "--input PATH --model DIR --task summarize --out DIR [options]")
+        return new Args("run", "--input PATH --model DIR --task summarize|extract [--schema FILE] --out DIR [options]")
                 .option("input", "PATH", "document table (file or directory; local, hdfs://, s3a://)")
                 .option("format", "FMT", "parquet | json | text (default parquet)")
                 .option("id-col", "NAME", "id column (default: id)")
                 .option("text-col", "NAME", "text column (default: text)")
                 .option("keep-cols", "LIST", "input columns copied to the output, comma-separated")
                 .option("model", "DIR", "Hugging Face model directory")
-                .option("task", "NAME", "summarize (extract is not built yet)")
-                .option("template", "NAME|FILE", "index-zh, index-en, plain-en, or a file with a {document} placeholder (default: index-zh for Index, plain-en otherwise)")
+                .option("task", "NAME", "summarize (default) | extract")
+                .option("template", "NAME|FILE", "index-zh, index-en, plain-en, extract-en, plain-extract, or a file with a {document} placeholder"
+                        + " (default: index-zh / extract-en for Index models, plain-en / plain-extract otherwise)")
+                .option("schema", "FILE", "extract: JSON Schema of the fields (object of string/number/integer/boolean/enum/array/object)")
                 .option("out", "DIR", "output directory: report.*, output/ (Parquet), run-summary.json")
                 .option("context-tokens", "N", "context window (default: the model's max_position_embeddings)")
                 .option("max-new-tokens", "N", "tokens to generate per document (default: the template's)")
@@ -72,9 +75,23 @@ public final class RunCommand {
     }
 
     static int run(Args args, Config config) throws Exception {
+        args.defaults(config.getConfig("longdoc.run"));
         String task = args.get("task", "summarize");
-        if (!task.equals("summarize")) {
-            throw new UsageException("--task " + task + ": only summarize is built so far");
+        if (!task.equals("summarize") && !task.equals("extract")) {
+            throw new UsageException("--task " + task + ": expected summarize or extract");
+        }
+        JsonSchema schema = null;
+        if (task.equals("extract")) {
+            if (!args.has("schema")) {
+                throw new UsageException("run: --task extract needs --schema FILE (a JSON Schema of the fields to extract)");
+            }
+            try {
+                schema = JsonSchema.load(Path.of(args.get("schema")));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--schema: " + e.getMessage(), e);
+            }
+        } else if (args.has("schema")) {
+            throw new UsageException("run: --schema is for --task extract");
         }
         String modelArg = SparkSessions.absolute(args.require("model"));
         String cache = SparkSessions.modelCache(config);
@@ -97,7 +114,10 @@ public final class RunCommand {
         } catch (ModelFormatException e) {
             throw new UsageException(e.getMessage(), e);
         }
-        PromptTemplate template = template(args.get("template"), model);
+        PromptTemplate template = template(args.get("template"), model, task);
+        if (schema != null) {
+            template = template.withSchema(schema.text());
+        }
         ChatFormat format = template.name().startsWith("plain") ? ChatFormat.PLAIN : ChatFormat.of(model);
         int context = args.getInt("context-tokens") != null ? args.getInt("context-tokens") : model.contextLength();
         int maxNew = args.getInt("max-new-tokens") != null ? args.getInt("max-new-tokens") : template.maxNewTokens();
@@ -130,6 +150,7 @@ public final class RunCommand {
         fingerprint.put("repetition_penalty", template.repetitionPenalty());
         fingerprint.put("seed", seed);
         fingerprint.put("truncation", "document-middle");
+        fingerprint.put("task", task);
 
         SparkSession spark = SparkSessions.create(config, "run");
         try {
@@ -186,15 +207,15 @@ public final class RunCommand {
                     kept = existing.where(col("status").equalTo("ok"));
                 }
             }
-            SummarizeFunction.Settings settings = new SummarizeFunction.Settings(modelArg, engineSettings, template, format,
+            DocumentTaskFunction.Settings settings = new DocumentTaskFunction.Settings(modelArg, engineSettings, template, format,
                     context, sampling, fingerprint.get("model_fingerprint").asText(), Math.max(1, engineSettings.maxSequences()),
-                    SparkSessions.hadoopSettings(spark), cache);
+                    SparkSessions.hadoopSettings(spark), cache, schema, (float) config.getDouble("longdoc.run.extract-retry-temperature"));
             org.apache.spark.util.CollectionAccumulator<String> loads = new org.apache.spark.util.CollectionAccumulator<>();
             spark.sparkContext().register(loads, "engine loads");
             org.apache.spark.util.LongAccumulator rowsDone = spark.sparkContext().longAccumulator("rows done");
             org.apache.spark.util.LongAccumulator tokensDone = spark.sparkContext().longAccumulator("output tokens");
-            Dataset<Row> results = docs.mapPartitions(new SummarizeFunction(settings, loads).withProgress(rowsDone, tokensDone),
-                    Encoders.row(SummarizeFunction.outputSchema(docs.schema())));
+            Dataset<Row> results = docs.mapPartitions(new DocumentTaskFunction(settings, loads).withProgress(rowsDone, tokensDone),
+                    Encoders.row(DocumentTaskFunction.outputSchema(docs.schema(), schema)));
             try (ProgressLog progressLog = new ProgressLog(report.stats.rows - skipped, rowsDone, tokensDone,
                     config.getInt("longdoc.run.progress-seconds"))) {
                 org.apache.hadoop.fs.Path written = outputDir;
@@ -305,9 +326,10 @@ public final class RunCommand {
         return false;
     }
 
-    static PromptTemplate template(String name, ModelConfig model) throws java.io.IOException {
+    static PromptTemplate template(String name, ModelConfig model, String task) throws java.io.IOException {
         if (name == null) {
-            return PromptTemplate.builtIn(model.isIndex() ? "index-zh" : "plain-en");
+            boolean extract = task.equals("extract");
+            return PromptTemplate.builtIn(model.isIndex() ? (extract ? "extract-en" : "index-zh") : (extract ? "plain-extract" : "plain-en"));
         }
         if (PromptTemplate.BUILT_IN.containsKey(name)) {
             return PromptTemplate.builtIn(name);

@@ -9,6 +9,8 @@ import java.util.Map;
 public record PromptTemplate(String name, String system, String user, int maxNewTokens, float repetitionPenalty)
         implements java.io.Serializable {
     public static final String PLACEHOLDER = "{document}";
+    /** Where an extract template shows the JSON schema. */
+    public static final String SCHEMA_PLACEHOLDER = "{schema}";
 
     /** The system prompt of bilibili/Index-1.9B demo/cli_long_text_demo.py, character for character. */
     static final String INDEX_SYSTEM = "你是由哔哩哔哩人工智能平台部自主研发的大语言模型，名为“Index”。你能够根据用户传入的信息，帮助用户完成指定的任务，并生成恰当的、符合要求的回复。";
@@ -21,7 +23,16 @@ public record PromptTemplate(String name, String system, String user, int maxNew
                     "You are Index, a large language model developed by bilibili. Help the user complete the task with an appropriate answer.",
                     "Summarize the following content in English:\n\n\n\n\n\n" + PLACEHOLDER + "\n\n\n\n\n\nSummarize the above content in English:", 500, 1.1f),
             "plain-en", new PromptTemplate("plain-en", "",
-                    "Summarize the following document.\n\n" + PLACEHOLDER + "\n\nSummary:", 256, 1.1f));
+                    "Summarize the following document.\n\n" + PLACEHOLDER + "\n\nSummary:", 256, 1.1f),
+            // Extraction: the answer is constrained to the schema anyway; the prompt tells the model what to look for.
+            // No repetition penalty: JSON repeats its quotes and commas by design.
+            "extract-en", new PromptTemplate("extract-en",
+                    "You extract structured data from documents. Answer with one JSON object and nothing else.",
+                    "Extract the fields described by this JSON Schema from the document below.\n\nSchema:\n" + SCHEMA_PLACEHOLDER
+                            + "\n\nDocument:\n" + PLACEHOLDER + "\n\nAnswer with the JSON object.", 256, 1.0f),
+            "plain-extract", new PromptTemplate("plain-extract", "",
+                    "Document:\n" + PLACEHOLDER + "\n\nThe fields of this JSON Schema, extracted from the document above:\n"
+                            + SCHEMA_PLACEHOLDER + "\n\nJSON:", 256, 1.0f));
 
     public PromptTemplate {
         if (!user.contains(PLACEHOLDER)) {
@@ -35,6 +46,12 @@ public record PromptTemplate(String name, String system, String user, int maxNew
             throw new IllegalArgumentException("unknown template '" + name + "' (built-in: " + String.join(", ", BUILT_IN.keySet()) + ")");
         }
         return t;
+    }
+
+    /** This template with the schema (compact JSON) in place of {schema}; the hash then covers the schema too. */
+    public PromptTemplate withSchema(String schemaJson) {
+        return new PromptTemplate(name, system.replace(SCHEMA_PLACEHOLDER, schemaJson), user.replace(SCHEMA_PLACEHOLDER, schemaJson),
+                maxNewTokens, repetitionPenalty);
     }
 
     /** The user text before the document placeholder. */

@@ -22,6 +22,7 @@ public final class Engine implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final Backend backend;
     private final Scheduler scheduler;
+    private io.longdoc.engine.constrain.TokenTrie tokenTrie;
 
     private Engine(ModelConfig config, Tokenizer tokenizer, Backend backend, EngineSettings settings) {
         this.config = config;
@@ -49,6 +50,17 @@ public final class Engine implements AutoCloseable {
     /** The model's tokenizer, or null when the directory has no tokenizer.model. */
     public Tokenizer tokenizer() {
         return tokenizer;
+    }
+
+    /** The vocabulary trie for constrained decoding, built on first use and shared by all requests. */
+    public synchronized io.longdoc.engine.constrain.TokenTrie tokenTrie() {
+        if (tokenTrie == null) {
+            if (tokenizer == null) {
+                throw new IllegalStateException("constrained decoding needs the model's tokenizer.model");
+            }
+            tokenTrie = new io.longdoc.engine.constrain.TokenTrie(tokenizer);
+        }
+        return tokenTrie;
     }
 
     public Backend backend() {

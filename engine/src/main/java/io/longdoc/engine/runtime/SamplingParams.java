@@ -38,6 +38,10 @@ public record SamplingParams(int maxNewTokens, float temperature, int topK, floa
         return new SamplingParams(maxNewTokens, temperature, topK, topP, repetitionPenalty, seed, ignore, stopIds);
     }
 
+    public SamplingParams withTemperature(float t) {
+        return new SamplingParams(maxNewTokens, t, topK, topP, repetitionPenalty, seed, ignoreEos, stopIds);
+    }
+
     public SamplingParams withSeed(long newSeed) {
         return new SamplingParams(maxNewTokens, temperature, topK, topP, repetitionPenalty, newSeed, ignoreEos, stopIds);
     }

@@ -72,6 +72,28 @@ public final class Args {
         return this;
     }
 
+    /**
+     * Fills every option not given on the command line from its HOCON twin in {@code section}
+     * (same name; null or absent means no default). Command-line values win.
+     */
+    public Args defaults(com.typesafe.config.Config section) {
+        for (Option o : options.values()) {
+            if (values.containsKey(o.name) || !section.hasPath(o.name)) {
+                continue;
+            }
+            if (o.flag) {
+                if (section.getBoolean(o.name)) {
+                    values.put(o.name, "true");
+                }
+            } else {
+                Object v = section.getValue(o.name).unwrapped();
+                values.put(o.name, v instanceof java.util.List<?> list
+                        ? String.join(",", list.stream().map(String::valueOf).toList()) : String.valueOf(v));
+            }
+        }
+        return this;
+    }
+
     public boolean wantsHelp() {
         return has("help");
     }

@@ -1,5 +1,7 @@
 package io.longdoc.udfs;
 
+import io.longdoc.engine.constrain.JsonConstraint;
+import io.longdoc.engine.constrain.JsonSchema;
 import io.longdoc.engine.prompt.ChatFormat;
 import io.longdoc.engine.prompt.PromptTemplate;
 import io.longdoc.engine.runtime.Engine;
@@ -22,24 +24,40 @@ import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * The summarize task on an executor: each row of {@code (id, text, kept columns...)} becomes one
+ * The summarize and extract tasks on an executor: each row of {@code (id, text, kept columns...)} becomes one
  * output row with its status. The document is truncated in the middle to its budget (the template
  * stays whole), submitted to the executor's shared engine, and emitted when done; at most
  * {@code inFlight} documents of a task are in the engine at once, so a partition streams through
  * in bounded memory. A row that fails (null text, an engine error on it) comes out with status
  * {@code error} and its message; the rest of the partition carries on.
+ *
+ * <p>Extract (a schema in the settings): decoding is constrained to JSON valid for the schema, and
+ * the text is parsed into the {@code extracted} struct column. When the JSON has not closed by
+ * max_new_tokens, the document is generated once more with a fresh seed (sampling at the retry
+ * temperature when the first try was greedy, since a greedy rerun would repeat itself); if that
+ * does not close either, the row gets status error.
  */
-public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> {
+public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Row> {
     /** Everything a task needs, shipped from the driver. */
     public record Settings(String modelDir, EngineSettings engine, PromptTemplate template, ChatFormat format, int contextTokens,
                            SamplingParams sampling, String modelFingerprint, int inFlight,
-                           java.util.HashMap<String, String> hadoopSettings, String cacheRoot) implements Serializable {
+                           java.util.HashMap<String, String> hadoopSettings, String cacheRoot,
+                           JsonSchema schema, float retryTemperature) implements Serializable {
+        /** Summarize settings (no schema). */
+        public Settings(String modelDir, EngineSettings engine, PromptTemplate template, ChatFormat format, int contextTokens,
+                        SamplingParams sampling, String modelFingerprint, int inFlight,
+                        java.util.HashMap<String, String> hadoopSettings, String cacheRoot) {
+            this(modelDir, engine, template, format, contextTokens, sampling, modelFingerprint, inFlight, hadoopSettings, cacheRoot, null, 0f);
+        }
     }
 
-    /** Output columns after {@code id} and the kept columns. */
-    public static StructType resultColumns() {
-        return new StructType()
-                .add("output", DataTypes.StringType, true)
+    /** Output columns after {@code id} and the kept columns; {@code extracted} only for extract (schema not null). */
+    public static StructType resultColumns(JsonSchema schema) {
+        StructType t = new StructType().add("output", DataTypes.StringType, true);
+        if (schema != null) {
+            t = t.add("extracted", ExtractedRows.structType(schema), true);
+        }
+        return t
                 .add("status", DataTypes.StringType, false)
                 .add("error", DataTypes.StringType, true)
                 .add("input_tokens", DataTypes.IntegerType, true)
@@ -54,14 +72,14 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
                 .add("seed", DataTypes.LongType, false);
     }
 
-    /** id, the kept columns (as in the input), then {@link #resultColumns()}. */
-    public static StructType outputSchema(StructType input) {
+    /** id, the kept columns (as in the input), then {@link #resultColumns}. */
+    public static StructType outputSchema(StructType input, JsonSchema schema) {
         StructType out = new StructType().add("id", DataTypes.StringType, true);
         for (int i = 2; i < input.fields().length; i++) {
             StructField f = input.fields()[i];
             out = out.add(f.name(), f.dataType(), true);
         }
-        for (StructField f : resultColumns().fields()) {
+        for (StructField f : resultColumns(schema).fields()) {
             out = out.add(f);
         }
         return out;
@@ -72,7 +90,7 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
     private org.apache.spark.util.LongAccumulator rowsDone, tokensDone;
 
     /** Counts finished rows and generated tokens into these (for the driver's progress log). */
-    public SummarizeFunction withProgress(org.apache.spark.util.LongAccumulator rows, org.apache.spark.util.LongAccumulator tokens) {
+    public DocumentTaskFunction withProgress(org.apache.spark.util.LongAccumulator rows, org.apache.spark.util.LongAccumulator tokens) {
         this.rowsDone = rows;
         this.tokensDone = tokens;
         return this;
@@ -82,14 +100,18 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
      * @param engineLoads receives "executorId=loads" from every task, so the driver can report
      *     engine loads per executor JVM (null: not reported)
      */
-    public SummarizeFunction(Settings settings, org.apache.spark.util.CollectionAccumulator<String> engineLoads) {
+    public DocumentTaskFunction(Settings settings, org.apache.spark.util.CollectionAccumulator<String> engineLoads) {
         this.s = settings;
         this.engineLoads = engineLoads;
     }
 
     /** A document in the engine, with what its output row needs. */
     private record Pending(Row input, long seed, int inputTokens, MiddleTruncation.Result cut,
-                           CompletableFuture<GenerationResult> result, String error) {
+                           CompletableFuture<Attempt> result, String error) {
+    }
+
+    /** The last generation of a document, and how many it took (extract retries once). */
+    private record Attempt(GenerationResult result, int tries, long nanos) {
     }
 
     @Override
@@ -122,10 +144,24 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
                     int[] doc = tok.encode(row.getString(1));
                     MiddleTruncation.Result cut = documentPrompt.cut(doc);
                     int[] prompt = documentPrompt.prompt(cut);
-                    return new Pending(row, seed, doc.length, cut, engine.submit(prompt, s.sampling().withSeed(seed)), null);
+                    return new Pending(row, seed, doc.length, cut, generate(prompt, seed), null);
                 } catch (RuntimeException e) {
                     return new Pending(row, seed, 0, null, null, e.toString());
                 }
+            }
+
+            private CompletableFuture<Attempt> generate(int[] prompt, long seed) {
+                SamplingParams first = s.sampling().withSeed(seed);
+                if (s.schema() == null) {
+                    return engine.submit(prompt, first).thenApply(r -> new Attempt(r, 1, r.totalNanos()));
+                }
+                return engine.submit(prompt, first, new JsonConstraint(s.schema(), engine.tokenTrie())).thenCompose(r -> {
+                    if (!r.finishReason().equals("length")) {
+                        return CompletableFuture.completedFuture(new Attempt(r, 1, r.totalNanos()));
+                    }
+                    SamplingParams retry = retryParams(first);
+                    return engine.submit(prompt, retry, new JsonConstraint(s.schema(), engine.tokenTrie())).thenApply(r2 -> new Attempt(r2, 2, r.totalNanos() + r2.totalNanos()));
+                });
             }
 
             @Override
@@ -144,17 +180,17 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
             }
 
             private Row toRow(Pending p) {
-                Object[] values = new Object[p.input.length() - 1 + resultColumns().size()];
+                Object[] values = new Object[p.input.length() - 1 + resultColumns(s.schema()).size()];
                 int k = 0;
                 values[k++] = p.input.isNullAt(0) ? null : p.input.getString(0);
                 for (int i = 2; i < p.input.length(); i++) {
                     values[k++] = p.input.get(i);
                 }
-                GenerationResult r = null;
+                Attempt attempt = null;
                 String error = p.error;
                 if (error == null) {
                     try {
-                        r = p.result.get();
+                        attempt = p.result.get();
                     } catch (ExecutionException e) {
                         error = String.valueOf(e.getCause());
                     } catch (InterruptedException e) {
@@ -162,8 +198,26 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
                         error = "interrupted";
                     }
                 }
-                values[k++] = r == null ? null : tok.decode(r.contentIds());
-                values[k++] = r == null ? "error" : "ok";
+                GenerationResult r = attempt == null ? null : attempt.result();
+                String output = r == null ? null : tok.decode(r.contentIds());
+                Row extracted = null;
+                if (r != null && s.schema() != null) {
+                    if (r.finishReason().equals("length")) {
+                        error = "the JSON did not close within " + r.outputIds().length + " new tokens, in " + attempt.tries()
+                                + " tries (the second with a fresh seed); raise --max-new-tokens";
+                    } else {
+                        try {
+                            extracted = ExtractedRows.parse(s.schema(), output);
+                        } catch (IllegalArgumentException e) {
+                            error = "extracted JSON does not fit the schema: " + e.getMessage();
+                        }
+                    }
+                }
+                values[k++] = output;
+                if (s.schema() != null) {
+                    values[k++] = extracted;
+                }
+                values[k++] = error == null ? "ok" : "error";
                 values[k++] = error;
                 values[k++] = p.cut == null ? null : p.inputTokens;
                 values[k++] = p.cut == null ? null : p.cut.kept();
@@ -171,7 +225,7 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
                 values[k++] = p.cut == null ? null : p.cut.truncated();
                 values[k++] = r == null ? null : r.outputIds().length;
                 values[k++] = r == null ? null : r.finishReason();
-                values[k++] = r == null ? null : r.totalNanos() / 1_000_000;
+                values[k++] = r == null ? null : attempt.nanos() / 1_000_000;
                 values[k++] = s.modelFingerprint();
                 values[k++] = templateHash;
                 values[k] = p.seed;
@@ -182,6 +236,14 @@ public final class SummarizeFunction implements MapPartitionsFunction<Row, Row> 
                 return RowFactory.create(values);
             }
         };
+    }
+
+    /** The retry of an extraction that did not close: a fresh seed, and sampling if the first try was greedy. */
+    SamplingParams retryParams(SamplingParams first) {
+        long seed = first.seed() * 0x5DEECE66DL + 0xB;
+        float temperature = first.isGreedy() ? s.retryTemperature() : first.temperature();
+        return new SamplingParams(first.maxNewTokens(), temperature, first.topK(), first.topP(), first.repetitionPenalty(), seed,
+                first.ignoreEos(), first.stopIds());
     }
 
     /** The sampling seed of a row: the run's seed mixed with its id, so reruns reproduce it. */
