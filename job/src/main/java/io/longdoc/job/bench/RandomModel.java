@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /** Writes a random-weight LLaMA model directory (F32 safetensors) of a given shape, for benchmarks. */
-final class RandomModel {
+public final class RandomModel {
     private RandomModel() {
     }
 
@@ -24,7 +24,7 @@ final class RandomModel {
         return write(dir, 768, 2048, 12, 12, 12, 32000, 1024);
     }
 
-    static Path write(Path dir, int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int context) throws IOException {
+    public static Path write(Path dir, int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int context) throws IOException {
         Files.createDirectories(dir);
         int hd = dim / heads;
         Map<String, long[]> shapes = new LinkedHashMap<>();

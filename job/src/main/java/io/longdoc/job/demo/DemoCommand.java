@@ -24,26 +24,29 @@ public final class DemoCommand {
     }
 
     public static Args args() {
-        return new Args("demo", "[--tokenizer PATH] [--out DIR] [--documents N]")
-                .option("tokenizer", "PATH", "tokenizer.model or model directory (default: the Index stand-in from ../shared)")
-                .option("out", "DIR", "where the corpus and the report go (default: demo-out)")
+        return new Args("demo", "[--model DIR] [--tokenizer PATH] [--out DIR] [--documents N]")
+                .option("model", "DIR", "model to run (default: a small random-weight model the demo generates; e.g. Index-1.9B-32K's directory)")
+                .option("tokenizer", "PATH", "tokenizer for the stats stage (default: the model's)")
+                .option("out", "DIR", "where the corpus, model, report and output go (default: demo-out)")
                 .option("documents", "N", "number of documents to generate (default 240)")
-                .option("model", "DIR", "model for the inference part (default: stories260k from ../shared; none: stats only)")
                 .option("run-documents", "N", "documents the inference part summarises (default 24)");
     }
 
     public static int run(Args args, Config config) throws Exception {
         Config demo = config.getConfig("longdoc.demo");
-        String tokenizer = args.get("tokenizer");
-        if (tokenizer == null) {
-            tokenizer = findSharedTokenizer();
+        Path out = Path.of(args.get("out", demo.getString("out"))).toAbsolutePath();
+        String model = args.get("model");
+        if (model == null) {
+            long t0 = System.nanoTime();
+            model = DemoModel.create(out.resolve("model"), demo.getLong("seed"), 200).toString();
+            System.out.printf("%s%n  generated in %.1f s: %s%n", DemoModel.LABEL, (System.nanoTime() - t0) / 1e9, model);
         }
+        String tokenizer = args.get("tokenizer", model);
         Main.loadTokenizer(tokenizer);
         int documents = args.getInt("documents") != null ? args.getInt("documents") : demo.getInt("documents");
         if (documents <= 0) {
             throw new UsageException("--documents must be positive");
         }
-        Path out = Path.of(args.get("out", demo.getString("out"))).toAbsolutePath();
         Path corpus = out.resolve("corpus");
         Path statsOut = out.resolve("stats");
 
@@ -71,11 +74,6 @@ public final class DemoCommand {
         System.out.println("corpus:  " + corpus);
         System.out.println("report:  " + statsOut.resolve("report.html") + "  (open in a browser; also report.json, report.md)");
 
-        String model = args.has("model") ? args.get("model") : findShared("models/stories260k");
-        if (model == null) {
-            System.out.println("no model given and none in ../shared: skipping the inference part (pass --model DIR)");
-            return 0;
-        }
         int runDocs = args.getInt("run-documents") != null ? args.getInt("run-documents") : 24;
         Path sample = out.resolve("corpus-sample");
         spark = SparkSessions.create(config, "demo");
@@ -87,7 +85,7 @@ public final class DemoCommand {
         Path runOut = out.resolve("run");
         System.out.println("\nsummarising " + runDocs + " documents with " + model + " ...");
         int rc = Main.run(new String[] {"run", "--input", sample.toString(), "--model", model, "--task", "summarize",
-            "--template", "plain-en", "--max-new-tokens", "24", "--keep-cols", "title", "--out", runOut.toString()});
+            "--max-new-tokens", "24", "--force", "--keep-cols", "title", "--out", runOut.toString()});
         if (rc != 0) {
             return rc;
         }
@@ -95,41 +93,5 @@ public final class DemoCommand {
         System.out.println("summary: " + runOut.resolve("run-summary.json"));
         System.out.println("next:    deploy/longdoc run --input " + corpus + " --model DIR --out /tmp/my-run");
         return 0;
-    }
-
-    /** A path under ../shared, or null. */
-    static String findShared(String relative) {
-        for (Path root : sharedRoots()) {
-            Path p = root.resolve(relative);
-            if (Files.exists(p)) {
-                return p.normalize().toAbsolutePath().toString();
-            }
-        }
-        return null;
-    }
-
-    private static List<Path> sharedRoots() {
-        List<Path> roots = new ArrayList<>();
-        String shared = System.getenv("LONGDOC_SHARED");
-        if (shared != null) {
-            roots.add(Path.of(shared));
-        }
-        String home = System.getProperty("longdoc.home");
-        if (home != null) {
-            roots.add(Path.of(home).resolve("../shared"));
-        }
-        roots.add(Path.of("../shared"));
-        return roots;
-    }
-
-    /** The chinese-llama2 tokenizer (closest public stand-in for Index-1.9B's) or LLaMA-2's, from ../shared. */
-    static String findSharedTokenizer() {
-        for (String name : new String[] {"chinese-llama2", "llama2"}) {
-            String p = findShared("tokenizers/" + name + "/tokenizer.model");
-            if (p != null) {
-                return p;
-            }
-        }
-        throw new UsageException("demo needs a tokenizer: pass --tokenizer PATH (the tokenizer.model or directory of the model you will run)");
     }
 }
