@@ -23,16 +23,29 @@ public final class EngineOptions {
         Config e = config.getConfig("longdoc.engine");
         int threads = e.getInt("threads") > 0 ? e.getInt("threads") : Runtime.getRuntime().availableProcessors();
         return new EngineSettings(e.getLong("kv-cache-mb") << 20, e.getInt("block-size"), e.getInt("max-tokens-per-step"),
-                e.getInt("max-sequences"), threads);
+                e.getInt("max-sequences"), threads, e.getString("backend"), e.hasPath("device") ? e.getInt("device") : 0,
+                e.getDouble("gpu-memory-fraction"));
     }
 
-    /** Checks --backend (or longdoc.engine.backend): cuda is not built yet, so it is refused and auto means cpu. */
+    /** The settings with --backend applied (it overrides longdoc.engine.backend). */
+    public static EngineSettings settings(Args args, Config config) {
+        return settings(config).withBackend(args.get("backend", config.getString("longdoc.engine.backend")));
+    }
+
+    /**
+     * Checks --backend (or longdoc.engine.backend) before any work: cuda without a usable GPU is
+     * bad input (exit 2) naming why; auto falls back to the CPU when the engine loads.
+     */
     public static void checkBackend(Args args, Config config) {
         String backend = args.get("backend", config.getString("longdoc.engine.backend"));
         switch (backend) {
-            case "cpu" -> { }
-            case "auto" -> LOG.info("backend auto: no CUDA backend in this build, using the CPU");
-            case "cuda" -> throw new UsageException("--backend cuda: no CUDA backend in this build (use cpu or auto)");
+            case "cpu", "auto" -> { }
+            case "cuda" -> {
+                String missing = io.longdoc.engine.cuda.CudaDevice.probe();
+                if (missing != null) {
+                    throw new UsageException("--backend cuda: " + missing + " (use cpu or auto)");
+                }
+            }
             default -> throw new UsageException("--backend " + backend + ": expected cpu, cuda or auto");
         }
     }
@@ -45,7 +58,7 @@ public final class EngineOptions {
         }
         checkBackend(args, config);
         try {
-            return Engine.load(Path.of(model), settings(config));
+            return Engine.load(Path.of(model), settings(args, config));
         } catch (ModelFormatException | TokenizerFormatException e) {
             throw new UsageException(e.getMessage(), e);
         }

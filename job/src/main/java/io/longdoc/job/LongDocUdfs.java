@@ -73,7 +73,7 @@ public final class LongDocUdfs {
             if (text == null) {
                 return null;
             }
-            Engine e = EngineHolder.get(model, engine);
+            Engine e = EngineHolder.get(model, io.longdoc.udfs.TaskGpu.settingsForTask(engine));
             DocumentPrompt prompt = new DocumentPrompt(e.tokenizer(), template, format, context, maxNew);
             try {
                 GenerationResult r = e.submit(prompt.prompt(prompt.cut(e.tokenizer().encode(text))), sampling).get();
@@ -103,7 +103,7 @@ public final class LongDocUdfs {
             if (text == null) {
                 return null;
             }
-            Engine e = EngineHolder.get(model, engine);
+            Engine e = EngineHolder.get(model, io.longdoc.udfs.TaskGpu.settingsForTask(engine));
             DocumentPrompt prompt = new DocumentPrompt(e.tokenizer(), template, format, context, maxNew);
             int[] ids = prompt.prompt(prompt.cut(e.tokenizer().encode(text)));
             try {

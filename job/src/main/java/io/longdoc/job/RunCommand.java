@@ -131,7 +131,7 @@ public final class RunCommand {
         float temperature = args.getDouble("temperature") != null ? args.getDouble("temperature").floatValue() : 0f;
         long seed = args.getLong("seed") != null ? args.getLong("seed") : 0L;
         SamplingParams sampling = new SamplingParams(maxNew, temperature, 0, 1f, template.repetitionPenalty(), seed, false, new int[0]);
-        var engineSettings = EngineOptions.settings(config);
+        var engineSettings = EngineOptions.settings(args, config);
         List<String> keep = args.has("keep-cols") ? Arrays.stream(args.get("keep-cols").split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList() : List.of();
         Config in = config.getConfig("longdoc.input");
         String input = args.require("input"), fmt = args.get("format", in.getString("format"));

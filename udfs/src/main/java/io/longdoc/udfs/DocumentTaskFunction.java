@@ -117,10 +117,11 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
     @Override
     public Iterator<Row> call(Iterator<Row> rows) {
         String localModel = ModelCache.localDir(s.modelDir(), s.hadoopSettings(), java.nio.file.Path.of(s.cacheRoot()));
-        Engine engine = EngineHolder.get(localModel, s.engine());
+        EngineSettings engineSettings = TaskGpu.settingsForTask(s.engine());
+        Engine engine = EngineHolder.get(localModel, engineSettings);
         if (engineLoads != null) {
             org.apache.spark.SparkEnv env = org.apache.spark.SparkEnv.get();
-            engineLoads.add((env == null ? "driver" : env.executorId()) + "=" + EngineHolder.loads());
+            engineLoads.add((env == null ? "driver" : env.executorId()) + "=" + EngineHolder.loads(localModel, engineSettings));
         }
         Tokenizer tok = engine.tokenizer();
         DocumentPrompt documentPrompt = new DocumentPrompt(tok, s.template(), s.format(), s.contextTokens(), s.sampling().maxNewTokens());

@@ -16,23 +16,28 @@ import org.slf4j.LoggerFactory;
 public final class EngineHolder {
     private static final Logger LOG = LoggerFactory.getLogger(EngineHolder.class);
     private static final ConcurrentHashMap<String, Engine> ENGINES = new ConcurrentHashMap<>();
-    private static final AtomicInteger LOADS = new AtomicInteger();
+    private static final ConcurrentHashMap<String, AtomicInteger> LOADS = new ConcurrentHashMap<>();
 
     private EngineHolder() {
     }
 
     public static Engine get(String modelDir, EngineSettings settings) {
-        return ENGINES.computeIfAbsent(modelDir + "|" + settings, k -> {
+        return ENGINES.computeIfAbsent(key(modelDir, settings), k -> {
             long start = System.nanoTime();
             Engine e = Engine.load(Path.of(modelDir), settings);
-            LOADS.incrementAndGet();
+            LOADS.computeIfAbsent(k, x -> new AtomicInteger()).incrementAndGet();
             LOG.info("loaded engine for {} on {} in {} ms", modelDir, e.backend().name(), (System.nanoTime() - start) / 1_000_000);
             return e;
         });
     }
 
-    /** Engines this JVM has loaded. */
-    public static int loads() {
-        return LOADS.get();
+    private static String key(String modelDir, EngineSettings settings) {
+        return modelDir + "|" + settings;
+    }
+
+    /** How many times this JVM has loaded the engine for this model and settings (1 once loaded: it is never reloaded). */
+    public static int loads(String modelDir, EngineSettings settings) {
+        AtomicInteger n = LOADS.get(key(modelDir, settings));
+        return n == null ? 0 : n.get();
     }
 }

@@ -18,6 +18,7 @@ import java.util.concurrent.ExecutionException;
  * Thread-safe: any number of threads may submit at once.
  */
 public final class Engine implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Engine.class);
     private final ModelConfig config;
     private final Tokenizer tokenizer;
     private final Backend backend;
@@ -31,15 +32,41 @@ public final class Engine implements AutoCloseable {
         this.scheduler = new Scheduler(backend, settings.maxTokensPerStep(), settings.maxSequences());
     }
 
-    /** Loads a Hugging Face model directory on the CPU backend. */
+    /**
+     * Loads a Hugging Face model directory on the backend the settings name: cpu; cuda (an error
+     * saying why when no GPU can be used); auto (cuda when it can be used, else cpu, with one log line).
+     */
     public static Engine load(Path modelDir, EngineSettings settings) {
         ModelConfig config = ModelConfig.load(modelDir);
         LlamaWeights weights = new LlamaWeights(config, Weights.open(modelDir));
         Tokenizer tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.model")) ? Tokenizer.load(modelDir) : null;
-        long perBlock = CpuBackend.kvBytesPerToken(config) * settings.blockSize();
         int maxBlocks = (config.contextLength() + settings.blockSize() - 1) / settings.blockSize() * Math.max(1, settings.maxSequences());
-        int blocks = (int) Math.max(1, Math.min(maxBlocks, settings.kvCacheBytes() / perBlock));
-        Backend backend = new CpuBackend(weights, blocks, settings.blockSize(), settings.threads(), VectorMath.get());
+        boolean cuda = switch (settings.backend()) {
+            case "cuda" -> {
+                String missing = io.longdoc.engine.cuda.CudaDevice.probe();
+                if (missing != null) {
+                    throw new IllegalStateException("backend cuda: " + missing);
+                }
+                yield true;
+            }
+            case "auto" -> {
+                String missing = io.longdoc.engine.cuda.CudaDevice.probe();
+                if (missing != null) {
+                    LOG.info("backend auto: using the CPU ({})", missing);
+                }
+                yield missing == null;
+            }
+            default -> false;
+        };
+        Backend backend;
+        if (cuda) {
+            backend = new io.longdoc.engine.cuda.CudaBackend(weights, settings.device(), settings.blockSize(), settings.maxTokensPerStep(),
+                    settings.gpuMemoryFraction(), maxBlocks);
+        } else {
+            long perBlock = CpuBackend.kvBytesPerToken(config) * settings.blockSize();
+            int blocks = (int) Math.max(1, Math.min(maxBlocks, settings.kvCacheBytes() / perBlock));
+            backend = new CpuBackend(weights, blocks, settings.blockSize(), settings.threads(), VectorMath.get());
+        }
         return new Engine(config, tokenizer, backend, settings);
     }
 

@@ -3,31 +3,56 @@ package io.longdoc.engine.runtime;
 /**
  * Engine knobs (each has a twin under {@code longdoc.engine} in conf/application.conf).
  *
- * @param kvCacheBytes memory for the KV cache; admission never exceeds it
+ * @param kvCacheBytes memory for the KV cache on the CPU backend; admission never exceeds it
  * @param blockSize tokens per KV block
  * @param maxTokensPerStep prefill + decode tokens computed in one step (bounds activation memory)
  * @param maxSequences sequences in flight at once
  * @param threads CPU threads for the CPU backend
+ * @param backend cpu, cuda, or auto (cuda when a GPU, its driver and the kernels are present, else cpu)
+ * @param device CUDA device ordinal (the GPU Spark assigned to the task, else configuration, else 0)
+ * @param gpuMemoryFraction share of the GPU's memory the engine may use, the KV cache taking what
+ *     weights and activations leave (like vLLM's gpu_memory_utilization)
  */
-public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads)
-        implements java.io.Serializable {
+public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads,
+                             String backend, int device, double gpuMemoryFraction) implements java.io.Serializable {
+    public EngineSettings {
+        if (!backend.equals("cpu") && !backend.equals("cuda") && !backend.equals("auto")) {
+            throw new IllegalArgumentException("backend '" + backend + "': expected cpu, cuda or auto");
+        }
+        if (!(gpuMemoryFraction > 0 && gpuMemoryFraction <= 1)) {
+            throw new IllegalArgumentException("gpu memory fraction " + gpuMemoryFraction + " must be in (0, 1]");
+        }
+    }
+
+    public EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads) {
+        this(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, "cpu", 0, 0.9);
+    }
+
     public static EngineSettings defaults() {
         return new EngineSettings(512L << 20, 16, 512, 64, Runtime.getRuntime().availableProcessors());
     }
 
     public EngineSettings withKvCacheBytes(long bytes) {
-        return new EngineSettings(bytes, blockSize, maxTokensPerStep, maxSequences, threads);
+        return new EngineSettings(bytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction);
     }
 
     public EngineSettings withMaxSequences(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, n, threads);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, n, threads, backend, device, gpuMemoryFraction);
     }
 
     public EngineSettings withThreads(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, n);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, n, backend, device, gpuMemoryFraction);
     }
 
     public EngineSettings withMaxTokensPerStep(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, n, maxSequences, threads);
+        return new EngineSettings(kvCacheBytes, blockSize, n, maxSequences, threads, backend, device, gpuMemoryFraction);
+    }
+
+    public EngineSettings withBackend(String b) {
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, b, device, gpuMemoryFraction);
+    }
+
+    public EngineSettings withDevice(int d) {
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, d, gpuMemoryFraction);
     }
 }
