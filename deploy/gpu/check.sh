@@ -34,6 +34,10 @@ else
     log "no GPU: nvidia-smi is missing or failed; the GPU tests will fail (LONGDOC_REQUIRE_GPU=1), which is the point"
 fi
 
+# Spark's GPU discovery script, for real.
+discovery="$(bash "$root/deploy/gpu/discover-gpus.sh" 2>&1)" || true
+log "discover-gpus.sh: $discovery"
+
 # cuBLAS 12 natively, or cuBLAS 13 behind the shim.
 cublas_note="none found"
 if ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.12 '; then
@@ -80,7 +84,7 @@ if [[ -n "$gpu" && $skip_bench -eq 0 ]]; then
     timeout 150 python3 "$root/deploy/gpu/hf_peer.py" --out "$out/hf-peer.json" > "$out/hf-peer.txt" 2>&1 || bench_rc=$?
 fi
 
-GPU="$gpu" CUBLAS="$cublas_note" TESTS_RC=$tests_rc BENCH_RC=$bench_rc SECONDS_TOTAL=$(( $(date +%s) - started )) \
+GPU="$gpu" CUBLAS="$cublas_note" DISCOVERY="$discovery" TESTS_RC=$tests_rc BENCH_RC=$bench_rc SECONDS_TOTAL=$(( $(date +%s) - started )) \
 python3 - "$out" <<'PY'
 import glob, json, os, sys
 import xml.etree.ElementTree as ET
@@ -99,10 +103,10 @@ for f in glob.glob(os.path.join(out, "junit", "*.xml")):
 def load(name):
     p = os.path.join(out, name)
     return json.load(open(p)) if os.path.exists(p) else None
-summary = {"gpu": os.environ["GPU"] or None, "cublas": os.environ["CUBLAS"], "tests": tests,
+summary = {"gpu": os.environ["GPU"] or None, "cublas": os.environ["CUBLAS"], "discover_gpus": os.environ["DISCOVERY"], "tests": tests,
            "tests_exit_code": int(os.environ["TESTS_RC"]), "bench_exit_code": int(os.environ["BENCH_RC"]),
            "longdoc": load("gpu-bench.json"), "hf_peer": load("hf-peer.json"), "seconds": int(os.environ["SECONDS_TOTAL"])}
-lines = ["GPU: %s" % (summary["gpu"] or "none"), "cuBLAS: %s" % summary["cublas"],
+lines = ["GPU: %s" % (summary["gpu"] or "none"), "cuBLAS: %s" % summary["cublas"], "discover-gpus.sh: %s" % summary["discover_gpus"],
          "GPU tests: %d run, %d failed, %d skipped" % (tests["run"], tests["failed"], tests["skipped"])]
 lines += ["  FAILED %s: %s" % (f["test"], f["message"]) for f in tests["failures"]]
 ld, hf = summary["longdoc"], summary["hf_peer"]

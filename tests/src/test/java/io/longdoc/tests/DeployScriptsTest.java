@@ -70,6 +70,28 @@ class DeployScriptsTest {
         assertTrue(out.contains("nvidia-smi not found"), out);
     }
 
+    @Test
+    void discoveryScriptListsEveryGpuNvidiaSmiReports() throws Exception {
+        // nvidia-smi's own output format for this query on a two-GPU node, from a stand-in that
+        // refuses any other arguments (the real one runs in deploy/gpu/check.sh on a GPU box).
+        Path bin = Files.createDirectories(tmp.resolve("bin"));
+        Path smi = bin.resolve("nvidia-smi");
+        Files.writeString(smi, "#!/bin/sh\n[ \"$*\" = \"--query-gpu=index --format=csv,noheader\" ] || { echo \"unexpected: $*\" >&2; exit 9; }\n"
+                + "printf '0\\n1\\n'\n");
+        smi.toFile().setExecutable(true);
+        Path script = TestPaths.projectRoot().resolve("deploy/gpu/discover-gpus.sh");
+        ProcessBuilder pb = new ProcessBuilder("bash", script.toString());
+        pb.environment().put("PATH", bin + ":/usr/bin:/bin");
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(1, TimeUnit.MINUTES));
+        assertEquals(0, p.exitValue(), err);
+        JsonNode gpus = JSON.readTree(out);
+        assertEquals("gpu", gpus.get("name").asText());
+        assertEquals(List.of("0", "1"), JSON.convertValue(gpus.get("addresses"), List.class));
+    }
+
     private static String help(String sub) {
         PrintStream old = System.out;
         ByteArrayOutputStream buf = new ByteArrayOutputStream();

@@ -53,7 +53,11 @@ public final class CudaBackend implements Backend {
     private final CUdeviceptr partO, partM, partL;   // split-K partials (splits, T, heads[, headDim]) FP32
     private final CUdeviceptr cos, sin;        // (T, headDim/2) FP32
     private final CUdeviceptr ints;            // the step's int32 inputs, packed (see forward)
+    private final java.nio.IntBuffer intsPinned;   // their page-locked host staging
     private final int intsCapacity;
+    private CUdeviceptr sampleWords, sampleFloats, sampleInts, sampleLongs, sampled;   // sampling inputs and output, grown on demand
+    private java.nio.ByteBuffer samplePinned;
+    private int sampleCapacity;
     private CUdeviceptr logitRows, logits;     // (W, D) FP32 and (W, vocab) FP32, grown on demand
     private int logitCapacity;
 
@@ -121,6 +125,7 @@ public final class CudaBackend implements Backend {
         sin = gpu.allocate(t * (c.headDim() / 2) * 4);
         intsCapacity = (int) (16 * t + 4L * maxKvBlocks + 1024);
         ints = gpu.allocate((long) intsCapacity * 4);
+        intsPinned = gpu.allocatePinnedInts(intsCapacity);
         growLogits(Math.min(maxTokensPerStep, 64));
 
         // The KV pool: what the memory fraction leaves, capped at what is worth having.
@@ -251,6 +256,102 @@ public final class CudaBackend implements Backend {
 
     @Override
     public float[][] forward(List<Chunk> chunks) {
+        int wanted = runStep(chunks);
+        float[] host = new float[wanted * vocab];
+        gpu.download(host, logits, host.length);
+        float[][] out = new float[wanted][vocab];
+        for (int i = 0; i < wanted; i++) {
+            System.arraycopy(host, i * vocab, out[i], 0, vocab);
+        }
+        return out;
+    }
+
+    @Override
+    public boolean samplesOnDevice() {
+        return true;
+    }
+
+    /** The step, then sample_kernel on its logits: only the chosen ids come back. */
+    @Override
+    public int[] forwardAndSample(List<Chunk> chunks, List<DeviceSample> rows) {
+        int wanted = runStep(chunks);
+        if (wanted != rows.size()) {
+            throw new IllegalArgumentException(rows.size() + " sampling rows for " + wanted + " logit rows");
+        }
+        if (wanted == 0) {
+            return new int[0];
+        }
+        int words = (vocab + 31) / 32;
+        growSampling(wanted, words);
+        // Packed into the pinned buffer: seen words, then floats, ints and longs, each region 8-byte aligned.
+        java.nio.ByteBuffer b = samplePinned;
+        b.clear();
+        int[] empty = new int[words];
+        for (DeviceSample r : rows) {
+            int[] seen = r.seenWords() != null ? r.seenWords() : empty;
+            for (int w = 0; w < words; w++) {
+                b.putInt(w < seen.length ? seen[w] : 0);
+            }
+        }
+        long wordsBytes = 4L * words * wanted;
+        gpu.uploadAsync(sampleWords, gpu.pinnedSlice(b, 0, wordsBytes), wordsBytes);   // fresh slices: position 0 is the start
+        java.nio.ByteBuffer f = gpu.pinnedSlice(b, wordsBytes, 12L * wanted);
+        for (DeviceSample r : rows) {
+            f.putFloat(r.params().temperature());
+        }
+        for (DeviceSample r : rows) {
+            f.putFloat(r.params().topP());
+        }
+        for (DeviceSample r : rows) {
+            f.putFloat(r.params().repetitionPenalty());
+        }
+        gpu.uploadAsync(sampleFloats, gpu.pinnedSlice(b, wordsBytes, 12L * wanted), 12L * wanted);
+        long intsAt = wordsBytes + 16L * wanted;
+        java.nio.ByteBuffer in = gpu.pinnedSlice(b, intsAt, 4L * wanted);
+        for (DeviceSample r : rows) {
+            in.putInt(r.params().topK());
+        }
+        gpu.uploadAsync(sampleInts, gpu.pinnedSlice(b, intsAt, 4L * wanted), 4L * wanted);
+        long longsAt = intsAt + 8L * wanted;
+        java.nio.ByteBuffer l = gpu.pinnedSlice(b, longsAt, 16L * wanted);
+        for (DeviceSample r : rows) {
+            l.putLong(r.params().seed());
+        }
+        for (DeviceSample r : rows) {
+            l.putLong(r.draw());
+        }
+        gpu.uploadAsync(sampleLongs, gpu.pinnedSlice(b, longsAt, 16L * wanted), 16L * wanted);
+        ops.sample(logits, wanted, vocab, new CudaOps.SampleInputs(sampleWords, words, sampleFloats, sampleInts,
+                sampleFloats.withByteOffset(4L * wanted), sampleFloats.withByteOffset(8L * wanted), sampleLongs,
+                sampleLongs.withByteOffset(8L * wanted)), sampled);
+        java.nio.ByteBuffer ids = gpu.pinnedSlice(b, longsAt + 16L * wanted, 4L * wanted);
+        gpu.downloadAsync(ids, sampled, 4L * wanted);
+        gpu.synchronize();
+        int[] out = new int[wanted];
+        ids.asIntBuffer().get(out);
+        return out;
+    }
+
+    private void growSampling(int rows, int words) {
+        if (rows <= sampleCapacity) {
+            return;
+        }
+        if (sampleWords != null) {
+            for (CUdeviceptr p : new CUdeviceptr[] {sampleWords, sampleFloats, sampleInts, sampleLongs, sampled}) {
+                gpu.free(p);
+            }
+        }
+        sampleCapacity = Math.max(rows, 2 * sampleCapacity);
+        sampleWords = gpu.allocate(4L * words * sampleCapacity);
+        sampleFloats = gpu.allocate(12L * sampleCapacity);
+        sampleInts = gpu.allocate(4L * sampleCapacity);
+        sampleLongs = gpu.allocate(16L * sampleCapacity);
+        sampled = gpu.allocate(4L * sampleCapacity);
+        samplePinned = gpu.allocatePinned(4L * words * sampleCapacity + 48L * sampleCapacity + 64);
+    }
+
+    /** Runs the step up to the LM head; leaves the wanted rows' logits (W, vocab) on the device and returns W. */
+    private int runStep(List<Chunk> chunks) {
         gpu.makeCurrent();
         int tokens = 0, wanted = 0;
         for (Chunk ch : chunks) {
@@ -321,7 +422,9 @@ public final class CudaBackend implements Backend {
         if (all.length > intsCapacity) {
             throw new IllegalArgumentException("step inputs of " + all.length + " ints exceed the CUDA backend's buffer of " + intsCapacity);
         }
-        gpu.upload(ints, all, all.length);
+        intsPinned.clear();
+        intsPinned.put(all);
+        gpu.uploadAsync(ints, gpu.pinnedBytes(intsPinned), 4L * all.length);
         gpu.upload(cos, cosHost, cosHost.length);
         gpu.upload(sin, sinHost, sinHost.length);
         CudaOps.AttentionInputs attentionInputs = new CudaOps.AttentionInputs(at(tablesAt), at(startsAt), at(posAt), tokens, blockSize);
@@ -363,13 +466,7 @@ public final class CudaBackend implements Backend {
         ops.gatherRows(x, at(rowsAt), logitRows, wanted, dim);
         ops.rmsNorm(logitRows, finalNorm, xb, wanted, dim, (float) c.normEps());
         ops.gemm(lmHead, xb, logits, wanted, vocab, dim, false);
-        float[] host = new float[wanted * vocab];
-        gpu.download(host, logits, host.length);
-        float[][] out = new float[wanted][vocab];
-        for (int i = 0; i < wanted; i++) {
-            System.arraycopy(host, i * vocab, out[i], 0, vocab);
-        }
-        return out;
+        return wanted;
     }
 
     private static int[] addTiles(StepInts packed, List<int[]> tiles) {

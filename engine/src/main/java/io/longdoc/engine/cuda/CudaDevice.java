@@ -51,6 +51,7 @@ public final class CudaDevice implements AutoCloseable {
             "embedding", List.of("embedding_gather_kernel", "gather_rows_kernel"),
             "rmsnorm", List.of("rmsnorm_kernel"),
             "rope", List.of("rope_cache_kernel"),
+            "sampling", List.of("sample_kernel"),
             "swiglu", List.of("swiglu_kernel"));
     static final String[] MODULES = KERNELS.keySet().stream().sorted().toArray(String[]::new);
 
@@ -214,6 +215,44 @@ public final class CudaDevice implements AutoCloseable {
         cuMemcpyDtoH(Pointer.to(dst), src, (long) count * Short.BYTES);
     }
 
+    /** Page-locked host memory (so copies from and to it run asynchronously on the stream); freed on close. */
+    public java.nio.ByteBuffer allocatePinned(long bytes) {
+        Pointer p = new Pointer();
+        jcuda.driver.JCudaDriver.cuMemAllocHost(p, bytes);
+        pinned.add(p);
+        return p.getByteBuffer(0, bytes).order(java.nio.ByteOrder.nativeOrder());
+    }
+
+    private final List<Pointer> pinned = new ArrayList<>();
+
+    /** The pinned bytes behind an int view (its backing page-locked buffer from position 0). */
+    public java.nio.ByteBuffer pinnedBytes(java.nio.IntBuffer view) {
+        return pinnedViews.get(view);
+    }
+
+    private final java.util.IdentityHashMap<java.nio.IntBuffer, java.nio.ByteBuffer> pinnedViews = new java.util.IdentityHashMap<>();
+
+    /** An int view of pinned memory that {@link #pinnedBytes} maps back to its bytes. */
+    public java.nio.IntBuffer allocatePinnedInts(int count) {
+        java.nio.ByteBuffer b = allocatePinned(4L * count);
+        java.nio.IntBuffer view = b.asIntBuffer();
+        pinnedViews.put(view, b);
+        return view;
+    }
+
+    /** bytes [offset, offset + length) of a pinned buffer as their own buffer (position 0, native order). */
+    public java.nio.ByteBuffer pinnedSlice(java.nio.ByteBuffer pinnedBuffer, long offset, long length) {
+        return pinnedBuffer.duplicate().position((int) offset).limit((int) (offset + length)).slice().order(java.nio.ByteOrder.nativeOrder());
+    }
+
+    public void uploadAsync(CUdeviceptr dst, java.nio.ByteBuffer pinnedSrc, long bytes) {
+        jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync(dst, Pointer.to(pinnedSrc), bytes, stream);
+    }
+
+    public void downloadAsync(java.nio.ByteBuffer pinnedDst, CUdeviceptr src, long bytes) {
+        jcuda.driver.JCudaDriver.cuMemcpyDtoHAsync(Pointer.to(pinnedDst), src, bytes, stream);
+    }
+
     public void synchronize() {
         cuStreamSynchronize(stream);
     }
@@ -226,6 +265,10 @@ public final class CudaDevice implements AutoCloseable {
             cuMemFree(p);
         }
         allocations.clear();
+        for (Pointer p : pinned) {
+            jcuda.driver.JCudaDriver.cuMemFreeHost(p);
+        }
+        pinned.clear();
         JCublas2.cublasDestroy(cublas);
         cuStreamDestroy(stream);
         cuDevicePrimaryCtxRelease(device);

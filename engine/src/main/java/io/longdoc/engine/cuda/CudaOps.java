@@ -118,6 +118,19 @@ public final class CudaOps {
         }
     }
 
+    /** Per-row sampling inputs on the device (see sampling.cu): FP32 temperature/topP/penalty, int32 topK, int64 seed/draw, uint32 seen bits. */
+    public record SampleInputs(CUdeviceptr seenWords, int words, CUdeviceptr temperature, CUdeviceptr topK, CUdeviceptr topP,
+                               CUdeviceptr penalty, CUdeviceptr seed, CUdeviceptr draw) {
+    }
+
+    /** Chooses one id per row of logits (rows, vocab) FP32 (modified in place) into out (rows) int32. */
+    public void sample(CUdeviceptr logits, int rows, int vocab, SampleInputs in, CUdeviceptr out) {
+        if (rows > 0) {
+            launch("sample_kernel", rows, 1, 1, 1024, p(logits), i(vocab), p(in.seenWords()), i(in.words()), p(in.temperature()),
+                    p(in.topK()), p(in.topP()), p(in.penalty()), p(in.seed()), p(in.draw()), p(out));
+        }
+    }
+
     /**
      * y (rows, n) FP32 = x (rows, k) BF16 · wᵀ, w (n, k) BF16 row-major, FP32 accumulation;
      * accumulate adds into y (y += ...), which fuses the residual connections into their GEMMs.

@@ -24,6 +24,23 @@ public interface Backend extends AutoCloseable {
      */
     float[][] forward(List<Chunk> chunks);
 
+    /** A row whose next token the backend chooses itself: the request's sampling and its sampler's state. */
+    record DeviceSample(SamplingParams params, int[] seenWords, long draw) {
+    }
+
+    /** True when {@link #forwardAndSample} chooses tokens on the device (only ids cross to the host). */
+    default boolean samplesOnDevice() {
+        return false;
+    }
+
+    /**
+     * Like {@link #forward}, but returns for each wanted row (in the same order) the token the
+     * sampler would choose from its logits, given that row's {@link DeviceSample}.
+     */
+    default int[] forwardAndSample(List<Chunk> chunks, List<DeviceSample> rows) {
+        throw new UnsupportedOperationException(name() + " samples on the host");
+    }
+
     @Override
     void close();
 }

@@ -1,44 +1,79 @@
 package io.longdoc.engine.runtime;
 
 import java.util.Arrays;
-import java.util.SplittableRandom;
 
 /**
  * Picks one token from logits, per request: repetition penalty, then greedy argmax, or
  * temperature → top-k → top-p → a draw from the request's own random stream (so the result
- * does not depend on what else is in the batch).
+ * does not depend on what else is in the batch). The stream is SplittableRandom's: draw n of a
+ * request is {@link #uniform}(seed, n), a pure function, so the GPU sampler draws the same numbers.
  */
 public final class Sampler {
+    private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
     private final SamplingParams p;
-    private final SplittableRandom random;
-    private final boolean[] seen;   // ids already in the sequence, for the repetition penalty
+    private final int[] seenWords;   // bit set of ids already in the sequence, for the repetition penalty
+    private long draws;
 
     public Sampler(SamplingParams params, int vocabSize, int[] prompt) {
         this.p = params;
-        this.random = new SplittableRandom(params.seed());
-        this.seen = params.repetitionPenalty() != 1f ? new boolean[vocabSize] : null;
-        if (seen != null) {
+        this.seenWords = params.repetitionPenalty() != 1f ? new int[(vocabSize + 31) / 32] : null;
+        if (seenWords != null) {
             for (int id : prompt) {
-                seen[id] = true;
+                seenWords[id >>> 5] |= 1 << (id & 31);
             }
         }
     }
 
+    public SamplingParams params() {
+        return p;
+    }
+
+    /** The ids seen so far as a bit set (32 ids per int, id i at bit i % 32 of word i / 32), or null without a repetition penalty. */
+    public int[] seenWords() {
+        return seenWords;
+    }
+
+    /** Random numbers drawn so far (the index of the next one). */
+    public long draws() {
+        return draws;
+    }
+
+    private boolean seen(int id) {
+        return (seenWords[id >>> 5] & (1 << (id & 31))) != 0;
+    }
+
     /** Chooses the next token; {@code logits} may be modified. */
     public int next(float[] logits) {
-        if (seen != null) {
+        if (seenWords != null) {
             float penalty = p.repetitionPenalty();
             for (int id = 0; id < logits.length; id++) {
-                if (seen[id]) {
+                if (seen(id)) {
                     logits[id] = logits[id] < 0 ? logits[id] * penalty : logits[id] / penalty;
                 }
             }
         }
         int chosen = p.isGreedy() ? argmax(logits) : draw(logits);
-        if (seen != null) {
-            seen[chosen] = true;
-        }
+        accept(chosen);
         return chosen;
+    }
+
+    /** Records a token chosen elsewhere (the GPU sampler) exactly as {@link #next} would have. */
+    public void accept(int chosen) {
+        if (seenWords != null) {
+            seenWords[chosen >>> 5] |= 1 << (chosen & 31);
+        }
+        if (!p.isGreedy()) {
+            draws++;
+        }
+    }
+
+    /** Draw n (0-based) of the stream of {@code new SplittableRandom(seed)}: its n+1-th nextDouble(). */
+    public static double uniform(long seed, long n) {
+        long z = seed + (n + 1) * GOLDEN_GAMMA;
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        z = z ^ (z >>> 31);
+        return (z >>> 11) * 0x1.0p-53;
     }
 
     static int argmax(float[] v) {
@@ -114,7 +149,7 @@ public final class Sampler {
                 prob[i] /= kept;
             }
         }
-        double u = random.nextDouble();
+        double u = uniform(p.seed(), draws);
         double acc = 0;
         int last = 0;
         for (int i = 0; i < n; i++) {

@@ -201,9 +201,27 @@ public final class Scheduler implements AutoCloseable {
                 budget -= n;
             }
         }
-        float[][] logits;
+        // Sampling on the device when the backend can and every row of the step is a plain
+        // sample (no constraint needing the full logits on the host, no scored positions).
+        boolean onDevice = backend.samplesOnDevice();
+        for (Sequence s : inStep) {
+            onDevice &= s.request.constraint == null && s.request.scorePositions == null;
+        }
+        float[][] logits = null;
+        int[] ids = null;
         try {
-            logits = backend.forward(chunks);
+            if (onDevice) {
+                List<Backend.DeviceSample> rows = new ArrayList<>();
+                for (int c = 0; c < chunks.size(); c++) {
+                    if (chunks.get(c).logitsAt().length > 0) {
+                        Sampler sampler = inStep.get(c).sampler;
+                        rows.add(new Backend.DeviceSample(sampler.params(), sampler.seenWords(), sampler.draws()));
+                    }
+                }
+                ids = backend.forwardAndSample(chunks, rows);
+            } else {
+                logits = backend.forward(chunks);
+            }
         } catch (RuntimeException e) {
             // One bad document must not fail the others: rerun each sequence of the step alone.
             // Nothing has advanced yet, and rerunning a chunk rewrites the same KV slots.
@@ -216,7 +234,7 @@ public final class Scheduler implements AutoCloseable {
                     finishExceptionally(inStep.get(c), failed);
                     continue;
                 }
-                apply(chunks.get(c), inStep.get(c), alone, 0);
+                apply(chunks.get(c), inStep.get(c), alone, null, 0);
             }
             running.removeIf(s -> s.request.result.isDone());
             return;
@@ -224,17 +242,32 @@ public final class Scheduler implements AutoCloseable {
         steps++;
         int k = 0;
         for (int c = 0; c < chunks.size(); c++) {
-            k = apply(chunks.get(c), inStep.get(c), logits, k);
+            k = apply(chunks.get(c), inStep.get(c), logits, ids, k);
         }
         running.removeIf(s -> s.request.result.isDone());
     }
 
-    /** Takes one chunk's results (its logits from index k on): advances the sequence, samples, finishes it. Returns the next k. */
-    private int apply(Chunk chunk, Sequence s, float[][] logits, int k) {
+    /**
+     * Takes one chunk's results (its rows from index k on: logits, or with device sampling the
+     * chosen ids): advances the sequence, samples, finishes it. Returns the next k.
+     */
+    private int apply(Chunk chunk, Sequence s, float[][] logits, int[] ids, int k) {
         boolean wasPrefill = s.prefilling();
         int start = s.cached;
         s.cached += chunk.tokens().length;
         stepTokens += chunk.tokens().length;
+        if (ids != null) {
+            int at = chunk.logitsAt().length > 0 ? ids[k++] : -1;
+            if (s.prefilling()) {
+                return k;
+            }
+            if (s.maxNew == 0) {
+                finish(s, "length");
+                return k;
+            }
+            s.sampler.accept(at);
+            return emit(s, at, k);
+        }
         float[] next = null;
         for (int at : chunk.logitsAt()) {
             float[] row = logits[k++];
@@ -274,6 +307,12 @@ public final class Scheduler implements AutoCloseable {
             finishExceptionally(s, e);   // this request's constraint failed; the others go on
             return k;
         }
+        return emit(s, token, k);
+    }
+
+    /** Appends a generated token and finishes the sequence when it ends it. */
+    private int emit(Sequence s, int token, int k) {
+        TokenConstraint constraint = s.request.constraint;
         s.output[s.generated++] = token;
         if (constraint != null && constraint.isComplete()) {
             finish(s, "stop");

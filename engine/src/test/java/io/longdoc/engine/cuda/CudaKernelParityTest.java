@@ -319,6 +319,62 @@ class CudaKernelParityTest {
         assertClose(want, got, 0, 2e-2, "attention group " + group + " headDim " + headDim + " window " + window);
     }
 
+    @Test
+    void samplingOnTheGpuChoosesWhatTheCpuSamplerChooses() {
+        Gpu.require();
+        List<io.longdoc.engine.runtime.SamplingParams> cases = List.of(
+                io.longdoc.engine.runtime.SamplingParams.greedy(1),
+                new io.longdoc.engine.runtime.SamplingParams(1, 0f, 0, 1f, 1.3f, 0, false, null),
+                new io.longdoc.engine.runtime.SamplingParams(1, 0.8f, 0, 1f, 1f, 0, false, null),
+                new io.longdoc.engine.runtime.SamplingParams(1, 1f, 40, 1f, 1f, 0, false, null),
+                new io.longdoc.engine.runtime.SamplingParams(1, 0.7f, 0, 0.9f, 1f, 0, false, null),
+                new io.longdoc.engine.runtime.SamplingParams(1, 1.2f, 50, 0.8f, 1.1f, 0, false, null));
+        for (int vocab : new int[] {1000, 65029}) {
+            int rows = 64, words = (vocab + 31) / 32;
+            float[] logits = randoms(rows * vocab, 6);
+            int[] seen = new int[rows * words];
+            float[] temperature = new float[rows], topP = new float[rows], penalty = new float[rows];
+            int[] topK = new int[rows];
+            long[] seed = new long[rows], draw = new long[rows];
+            int[] want = new int[rows];
+            boolean[] greedy = new boolean[rows];
+            for (int r = 0; r < rows; r++) {
+                var params = cases.get(r % cases.size()).withSeed(1000 + r);
+                int[] prompt = {r, 7, 99, r * 3 % vocab};
+                var host = new io.longdoc.engine.runtime.Sampler(params, vocab, prompt);
+                if (host.seenWords() != null) {
+                    System.arraycopy(host.seenWords(), 0, seen, r * words, words);
+                }
+                temperature[r] = params.temperature();
+                topP[r] = params.topP();
+                penalty[r] = params.repetitionPenalty();
+                topK[r] = params.topK();
+                seed[r] = params.seed();
+                draw[r] = host.draws();
+                greedy[r] = params.isGreedy();
+                want[r] = host.next(java.util.Arrays.copyOfRange(logits, r * vocab, (r + 1) * vocab));
+            }
+            CUdeviceptr longs = gpu.allocate(16L * rows);
+            jcuda.driver.JCudaDriver.cuMemcpyHtoD(longs, jcuda.Pointer.to(seed), 8L * rows);
+            jcuda.driver.JCudaDriver.cuMemcpyHtoD(longs.withByteOffset(8L * rows), jcuda.Pointer.to(draw), 8L * rows);
+            CUdeviceptr out = gpu.allocate(4L * rows);
+            ops.sample(f32(logits), rows, vocab, new CudaOps.SampleInputs(ints(seen), words, f32(temperature), ints(topK), f32(topP),
+                    f32(penalty), longs, longs.withByteOffset(8L * rows)), out);
+            int[] got = new int[rows];
+            gpu.synchronize();
+            jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(got), out, 4L * rows);
+            int same = 0;
+            for (int r = 0; r < rows; r++) {
+                if (greedy[r]) {
+                    assertEquals(want[r], got[r], "greedy row " + r);
+                }
+                same += want[r] == got[r] ? 1 : 0;
+            }
+            // Draws compare FP32 device sums with the CPU's FP64 ones: a draw on a boundary may differ.
+            assertTrue(same >= rows - 2, "vocab " + vocab + ": " + same + " of " + rows + " rows chose the CPU sampler's id");
+        }
+    }
+
     private CUdeviceptr[] tiles(List<int[]> tiles) {
         return new CUdeviceptr[] {
             ints(tiles.stream().mapToInt(x -> x[0]).toArray()),

@@ -42,4 +42,14 @@ class SamplerTest {
         }
         assertEquals(0.75, (double) ones / n, 0.02);
     }
+
+    @Test
+    void drawsAreSplittableRandomsStream() {
+        for (long seed : new long[] {0, 1, -7, Long.MAX_VALUE, 0x123456789abcdefL}) {
+            java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+            for (int n = 0; n < 100; n++) {
+                assertEquals(r.nextDouble(), Sampler.uniform(seed, n), "seed " + seed + " draw " + n);
+            }
+        }
+    }
 }
