@@ -38,6 +38,8 @@ public final class Scheduler implements AutoCloseable {
     private final Thread thread;
     private volatile boolean closed;
     private long steps, stepTokens;
+    // Lowered when a step runs out of device memory: steps then stay at or below what fitted.
+    private int stepTokenLimit = Integer.MAX_VALUE, stepSequenceLimit = Integer.MAX_VALUE;
 
     /** A submitted request: prompt ids, sampling, and optionally positions whose logits to return. */
     static final class Request {
@@ -181,10 +183,10 @@ public final class Scheduler implements AutoCloseable {
     private void step() {
         List<Chunk> chunks = new ArrayList<>();
         List<Sequence> inStep = new ArrayList<>();
-        int budget = maxTokensPerStep;
+        int budget = Math.min(maxTokensPerStep, stepTokenLimit);
         // Decode tokens first: every generating sequence advances by one.
         for (Sequence s : running) {
-            if (!s.prefilling() && budget > 0) {
+            if (!s.prefilling() && budget > 0 && inStep.size() < stepSequenceLimit) {
                 int last = s.output[s.generated - 1];
                 chunks.add(new Chunk(s.blockTable, s.cached, new int[] {last}, new int[] {0}, s.cached + 1));
                 inStep.add(s);
@@ -193,7 +195,7 @@ public final class Scheduler implements AutoCloseable {
         }
         // Then prefill chunks, in admission order, up to the token budget.
         for (Sequence s : running) {
-            if (s.prefilling() && budget > 0) {
+            if (s.prefilling() && budget > 0 && inStep.size() < stepSequenceLimit) {
                 int n = Math.min(budget, s.request.prompt.length - s.cached);
                 int[] tokens = Arrays.copyOfRange(s.request.prompt, s.cached, s.cached + n);
                 chunks.add(new Chunk(s.blockTable, s.cached, tokens, logitsWanted(s, n), Math.max(s.request.prompt.length, s.cached + n)));
@@ -225,7 +227,17 @@ public final class Scheduler implements AutoCloseable {
         } catch (RuntimeException e) {
             // One bad document must not fail the others: rerun each sequence of the step alone.
             // Nothing has advanced yet, and rerunning a chunk rewrites the same KV slots.
-            LOG.warn("a step of {} sequences failed ({}); running them one at a time", chunks.size(), e.toString());
+            int tokens = chunks.stream().mapToInt(ch -> ch.tokens().length).sum();
+            if (outOfMemory(e)) {
+                // Shrink later steps to half of this one, so the engine carries on at what fits.
+                stepTokenLimit = Math.max(1, tokens / 2);
+                stepSequenceLimit = Math.max(1, chunks.size() / 2);
+                LOG.warn("a step of {} sequences and {} tokens ran out of device memory ({}); running them one at a time, "
+                        + "and from now on at most {} sequences and {} tokens per step", chunks.size(), tokens, e.getMessage(),
+                        stepSequenceLimit, stepTokenLimit);
+            } else {
+                LOG.warn("a step of {} sequences and {} tokens failed ({}); running them one at a time", chunks.size(), tokens, e.toString());
+            }
             for (int c = 0; c < chunks.size(); c++) {
                 float[][] alone;
                 try {
@@ -360,6 +372,20 @@ public final class Scheduler implements AutoCloseable {
         blocks.release(s.blockTable);
         s.request.result.completeExceptionally(t);
         s.request.scores.completeExceptionally(t);
+    }
+
+    private static boolean outOfMemory(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof OutOfMemoryError || String.valueOf(t.getMessage()).contains("OUT_OF_MEMORY")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Per-step limits in force (lowered after a step ran out of memory); for tests and logs. */
+    public int[] stepLimits() {
+        return new int[] {stepSequenceLimit, stepTokenLimit};
     }
 
     private static boolean contains(int[] ids, int id) {

@@ -69,6 +69,64 @@ class SchedulerTest {
     }
 
     @Test
+    void aStepThatRunsOutOfDeviceMemoryShrinksLaterStepsAndLosesNothing() throws Exception {
+        Random random = new Random(5);
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            prompts.add(randomPrompt(random, 10 + random.nextInt(30)));
+        }
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            List<int[]> solo = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                solo.add(engine.submit(prompts.get(i), sampling(i)).get().outputIds());
+            }
+            // The real CPU backend, failing like a GPU out of memory whenever a step holds more than 3 sequences.
+            Backend cpu = engine.backend();
+            int[] largestStep = new int[1];
+            Backend tight = new Backend() {
+                public io.longdoc.engine.model.ModelConfig config() {
+                    return cpu.config();
+                }
+
+                public String name() {
+                    return "cpu with a 3-sequence memory limit";
+                }
+
+                public int kvBlocks() {
+                    return cpu.kvBlocks();
+                }
+
+                public int kvBlockSize() {
+                    return cpu.kvBlockSize();
+                }
+
+                public float[][] forward(List<Chunk> chunks) {
+                    if (chunks.size() > 3) {
+                        throw new IllegalStateException("CUDA_ERROR_OUT_OF_MEMORY (injected)");
+                    }
+                    largestStep[0] = Math.max(largestStep[0], chunks.size());
+                    return cpu.forward(chunks);
+                }
+
+                public void close() {
+                }
+            };
+            try (Scheduler scheduler = new Scheduler(tight, 512, 64)) {
+                List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+                for (int i = 0; i < prompts.size(); i++) {
+                    futures.add(scheduler.submit(new Scheduler.Request(prompts.get(i), sampling(i), null)));
+                }
+                for (int i = 0; i < prompts.size(); i++) {
+                    assertArrayEquals(solo.get(i), futures.get(i).get().outputIds(), "request " + i);
+                }
+                int[] limits = scheduler.stepLimits();
+                assertTrue(limits[0] <= 3 && limits[0] >= 1, "sequence limit " + limits[0]);
+                assertTrue(largestStep[0] <= 3);
+            }
+        }
+    }
+
+    @Test
     void manyThreadsSubmittingAtOnce() throws Exception {
         try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
             int[] prompt = {1, 403, 407};
