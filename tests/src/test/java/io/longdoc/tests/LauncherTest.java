@@ -75,7 +75,7 @@ class LauncherTest {
         assertTrue(badSeed.err().contains("--seed"), badSeed.err());
         Result cuda = longdoc("generate", "--model", TestPaths.shared("models/stories260k").toString(), "--ids", "1", "--backend", "cuda");
         assertEquals(2, cuda.exit());
-        assertTrue(cuda.err().contains("--backend cuda: ") && cuda.err().contains("libcuda.so.1"), cuda.err());
+        assertTrue(cuda.err().contains("--backend cuda: "), cuda.err());   // followed by why (no driver here)
         Result noField = longdoc("tokenize", "--tokenizer", model.toString(), "--jsonl", jsonl.toString(), "--field", "body");
         assertEquals(2, noField.exit());
         assertTrue(noField.err().contains("'body'"), noField.err());
