@@ -29,6 +29,15 @@ public final class CpuBackend implements Backend {
         final float[] rows = new float[ROW_BLOCK_FLOATS];
         final short[] shorts = new short[ROW_BLOCK_FLOATS];
         final float[] dot4 = new float[4];
+        private float[] scores = new float[256];
+
+        /** Attention scores for one query row, grown as contexts get longer. */
+        float[] scores(int n) {
+            if (scores.length < n) {
+                scores = new float[Math.max(n, 2 * scores.length)];
+            }
+            return scores;
+        }
     }
 
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
@@ -331,18 +340,23 @@ public final class CpuBackend implements Backend {
         return out;
     }
 
+    /** Head dimensions below this use plain loops: a SIMD call per cached position costs more than it saves. */
+    private static final int SIMD_HEAD_DIM = 32;
+
     /** Attention for the (token, head) pairs numbered [from, to): softmax(q·Kᵀ/√d)·V over the token's visible positions. */
     private void attend(int from, int to, float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values, float[][] out) {
         int heads = c.heads(), hd = c.headDim(), kvDim = c.kvDim();
         int group = heads / c.kvHeads();
         float invSqrt = (float) (1.0 / Math.sqrt(hd));
+        Scratch sc = scratch.get();
         for (int th = from; th < to; th++) {
             int i = th / heads, h = th % heads;
-            int kvOff = (h / group) * hd;
+            int kvOff = (h / group) * hd, qOff = h * hd;
             int pos = posOf[i];
             int first = c.slidingWindow() > 0 ? Math.max(0, pos - c.slidingWindow() + 1) : 0;
             int[] table = chunkOf[i].blockTable();
-            float[] scores = new float[pos - first + 1];
+            float[] scores = sc.scores(pos - first + 1);
+            float[] qi = q[i], oi = out[i];
             float max = Float.NEGATIVE_INFINITY;
             // Walk the sequence's blocks in order: positions within a block are consecutive cache slots.
             for (int j = first; j <= pos; ) {
@@ -350,14 +364,24 @@ public final class CpuBackend implements Backend {
                 int slotBase = table[j / blockSize] * blockSize - blockStart;
                 int end = Math.min(pos, blockStart + blockSize - 1);
                 for (; j <= end; j++) {
-                    float sc = math.dot(q[i], h * hd, keys, (slotBase + j) * kvDim + kvOff, hd) * invSqrt;
-                    scores[j - first] = sc;
-                    max = Math.max(max, sc);
+                    int k = (slotBase + j) * kvDim + kvOff;
+                    float sc0;
+                    if (hd >= SIMD_HEAD_DIM) {
+                        sc0 = math.dot(qi, qOff, keys, k, hd);
+                    } else {
+                        sc0 = 0f;
+                        for (int d = 0; d < hd; d++) {
+                            sc0 += qi[qOff + d] * keys[k + d];
+                        }
+                    }
+                    sc0 *= invSqrt;
+                    scores[j - first] = sc0;
+                    max = Math.max(max, sc0);
                 }
             }
             double sum = 0;
-            for (int j = 0; j < scores.length; j++) {
-                scores[j] = (float) Math.exp(scores[j] - max);
+            for (int j = 0; j <= pos - first; j++) {
+                scores[j] = FastExp.exp(scores[j] - max);
                 sum += scores[j];
             }
             float inv = (float) (1.0 / sum);
@@ -366,7 +390,15 @@ public final class CpuBackend implements Backend {
                 int slotBase = table[j / blockSize] * blockSize - blockStart;
                 int end = Math.min(pos, blockStart + blockSize - 1);
                 for (; j <= end; j++) {
-                    math.axpy(scores[j - first] * inv, values, (slotBase + j) * kvDim + kvOff, out[i], h * hd, hd);
+                    int v = (slotBase + j) * kvDim + kvOff;
+                    float p = scores[j - first] * inv;
+                    if (hd >= SIMD_HEAD_DIM) {
+                        math.axpy(p, values, v, oi, qOff, hd);
+                    } else {
+                        for (int d = 0; d < hd; d++) {
+                            oi[qOff + d] += p * values[v + d];
+                        }
+                    }
                 }
             }
         }

@@ -70,4 +70,20 @@ class VectorMathTest {
             }
         }
     }
+
+    @Test
+    void fastExpIsWithinTwoUlpOfMathExp() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(9);
+        for (int i = 0; i < 1_000_000; i++) {
+            float x = (float) (-87.0 * random.nextDouble());
+            float want = (float) Math.exp(x), got = FastExp.exp(x);
+            assertTrue(Math.abs(want - got) <= 2 * Math.ulp(want), "exp(" + x + "): " + want + " vs " + got);
+        }
+        org.junit.jupiter.api.Assertions.assertEquals(1f, FastExp.exp(0f));
+        org.junit.jupiter.api.Assertions.assertEquals(0f, FastExp.exp(-100f));
+        org.junit.jupiter.api.Assertions.assertEquals(0f, FastExp.exp(Float.NEGATIVE_INFINITY));
+        for (float x : new float[] {1f, 10f, 50f, 88f}) {
+            assertTrue(Math.abs((float) Math.exp(x) - FastExp.exp(x)) <= 2 * Math.ulp((float) Math.exp(x)), "exp(" + x + ")");
+        }
+    }
 }
