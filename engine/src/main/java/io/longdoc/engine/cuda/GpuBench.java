@@ -3,18 +3,18 @@ package io.longdoc.engine.cuda;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.longdoc.engine.model.DType;
 import io.longdoc.engine.model.LlamaWeights;
 import io.longdoc.engine.model.ModelConfig;
+import io.longdoc.engine.model.SafeTensorsWriter;
 import io.longdoc.engine.model.Weights;
 import io.longdoc.engine.runtime.Chunk;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -179,54 +179,15 @@ public final class GpuBench {
     /** config.json and a BF16 model.safetensors of the Index-1.9B-32K shape, random values (one random block repeated). */
     static void writeIndexShape(Path dir, int layers) throws IOException {
         int dim = 2048, hidden = 5888, vocab = 65029;
-        Map<String, long[]> shapes = new LinkedHashMap<>();
-        shapes.put("model.embed_tokens.weight", new long[] {vocab, dim});
-        for (int i = 0; i < layers; i++) {
-            String p = "model.layers." + i + ".";
-            shapes.put(p + "input_layernorm.weight", new long[] {dim});
-            for (String w : new String[] {"q_proj", "k_proj", "v_proj", "o_proj"}) {
-                shapes.put(p + "self_attn." + w + ".weight", new long[] {dim, dim});
-            }
-            shapes.put(p + "post_attention_layernorm.weight", new long[] {dim});
-            shapes.put(p + "mlp.gate_proj.weight", new long[] {hidden, dim});
-            shapes.put(p + "mlp.up_proj.weight", new long[] {hidden, dim});
-            shapes.put(p + "mlp.down_proj.weight", new long[] {dim, hidden});
-        }
-        shapes.put("model.norm.weight", new long[] {dim});
-        shapes.put("lm_head.weight", new long[] {vocab, dim});
-        ObjectNode header = JSON.createObjectNode();
-        long offset = 0;
-        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
-            long n = 1;
-            for (long d : e.getValue()) {
-                n *= d;
-            }
-            ObjectNode t = header.putObject(e.getKey());
-            t.put("dtype", "BF16");
-            ArrayNode shape = t.putArray("shape");
-            for (long d : e.getValue()) {
-                shape.add(d);
-            }
-            t.putArray("data_offsets").add(offset).add(offset + 2 * n);
-            offset += 2 * n;
-        }
-        byte[] h = JSON.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-        int pad = (8 - h.length % 8) % 8;
+        Map<String, long[]> shapes = SafeTensorsWriter.llamaShapes(dim, hidden, layers, 16, 16, vocab, false);
         ByteBuffer block = ByteBuffer.allocateDirect(64 << 20).order(ByteOrder.LITTLE_ENDIAN);
         SplittableRandom random = new SplittableRandom(1);
         while (block.remaining() >= 2) {
             block.putShort(Bf16.fromFloat((float) ((random.nextDouble() * 2 - 1) * 0.03)));
         }
-        try (FileChannel ch = FileChannel.open(dir.resolve("model.safetensors"), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer head = ByteBuffer.allocate(8 + h.length + pad).order(ByteOrder.LITTLE_ENDIAN);
-            head.putLong(h.length + pad).put(h);
-            for (int i = 0; i < pad; i++) {
-                head.put((byte) ' ');
-            }
-            head.flip();
-            ch.write(head);
-            long left = offset;
+        try (FileChannel ch = SafeTensorsWriter.create(dir.resolve("model.safetensors"), shapes,
+                DType.BF16)) {
+            long left = SafeTensorsWriter.dataBytes(shapes, DType.BF16);
             while (left > 0) {
                 block.clear();
                 block.limit((int) Math.min(block.capacity(), left));
