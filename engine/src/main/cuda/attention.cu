@@ -14,12 +14,13 @@
 //   tokPos: (tokens) position of each step token in its sequence.
 //   With one split the result is normalised and written as BF16 to out (tokens, outStride) at
 //   column h * headDim. With several (split-K, for decode over long caches when few sequences are
-//   in flight) each split writes its unnormalised o, m and l to partO (splits, tokens, heads,
-//   headDim), partM and partL (splits, tokens, heads), and attention_merge_kernel combines them.
+//   in flight; then every tile is one decode token) each split writes its unnormalised o, m and l
+//   to partO (splits, tiles, heads, headDim), partM and partL (splits, tiles, heads), and
+//   attention_merge_kernel combines them.
 //   Launch: grid = (tiles, heads, splits), block = 128 threads = BQ rows × 8 threads per row;
 //   static shared memory 44 KiB (headDim <= 128).
 //
-// attention_merge_kernel: for token mergeTokens[i] and head h, the log-sum-exp merge
+// attention_merge_kernel: for tile i (its token mergeTokens[i]) and head h, the log-sum-exp merge
 //     m* = max_s m_s,  w_s = exp(m_s - m*),  o = Σ w_s o_s / Σ w_s l_s
 //   Launch: grid = (count, heads), block = headDim.
 #include "common.cuh"
@@ -35,7 +36,7 @@ extern "C" __global__ void attention_tile_kernel(
         const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, int kvDim,
         const int* __restrict__ blockTables, const int* __restrict__ seqTableStart, int blockSize,
         const int* __restrict__ tileSeq, const int* __restrict__ tileFirst, const int* __restrict__ tileCount,
-        const int* __restrict__ tokPos, int tokens,
+        const int* __restrict__ tokPos,
         int heads, int kvHeads, int headDim, int window, int splitLen,
         bf16* __restrict__ out, int outStride,
         float* __restrict__ partO, float* __restrict__ partM, float* __restrict__ partL) {
@@ -138,7 +139,7 @@ extern "C" __global__ void attention_tile_kernel(
             if (d < headDim) out[(size_t) t * outStride + h * headDim + d] = __float2bfloat16(o[j] * inv);
         }
     } else {
-        size_t at = ((size_t) split * tokens + t) * heads + h;
+        size_t at = ((size_t) split * gridDim.x + tile) * heads + h;
         for (int j = 0; j < HD_MAX / ROW_THREADS; j++) {
             int d = lane + j * ROW_THREADS;
             if (d < headDim) partO[at * headDim + d] = o[j];
@@ -152,15 +153,15 @@ extern "C" __global__ void attention_tile_kernel(
 
 extern "C" __global__ void attention_merge_kernel(const float* __restrict__ partO, const float* __restrict__ partM,
                                                   const float* __restrict__ partL, const int* __restrict__ mergeTokens,
-                                                  int splits, int tokens, int heads, int headDim,
+                                                  int splits, int tiles, int heads, int headDim,
                                                   bf16* __restrict__ out, int outStride) {
-    int t = mergeTokens[blockIdx.x], h = blockIdx.y, d = threadIdx.x;
+    int tile = blockIdx.x, t = mergeTokens[tile], h = blockIdx.y, d = threadIdx.x;
     if (d >= headDim) return;
     float mMax = -CUDART_INF_F;
-    for (int s = 0; s < splits; s++) mMax = fmaxf(mMax, partM[((size_t) s * tokens + t) * heads + h]);
+    for (int s = 0; s < splits; s++) mMax = fmaxf(mMax, partM[((size_t) s * tiles + tile) * heads + h]);
     float num = 0.0f, den = 0.0f;
     for (int s = 0; s < splits; s++) {
-        size_t at = ((size_t) s * tokens + t) * heads + h;
+        size_t at = ((size_t) s * tiles + tile) * heads + h;
         float m = partM[at];
         if (m == -CUDART_INF_F) continue;   // a split past the sequence's end contributes nothing
         float w = __expf(m - mMax);

@@ -23,6 +23,10 @@ __device__ __forceinline__ uint32_t order_key(float f) {
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+__device__ __forceinline__ float key_value(uint32_t key) {
+    return __uint_as_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
+}
+
 __device__ __forceinline__ double stream_uniform(long long seed, long long n) {
     unsigned long long z = (unsigned long long) seed + (unsigned long long) (n + 1) * 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -53,7 +57,7 @@ __device__ float block_reduce_max(float v, float* shared) {
     return m;
 }
 
-extern "C" __global__ void sample_kernel(float* __restrict__ logits, int vocab, const unsigned int* __restrict__ seenWords, int words,
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(float* __restrict__ logits, int vocab, const unsigned int* __restrict__ seenWords, int words,
                                          const float* __restrict__ temperature, const int* __restrict__ topK,
                                          const float* __restrict__ topP, const float* __restrict__ penalty,
                                          const long long* __restrict__ seed, const long long* __restrict__ draw,
@@ -138,16 +142,18 @@ extern "C" __global__ void sample_kernel(float* __restrict__ logits, int vocab, 
         }
         kthKey = prefix;
     }
+    // Compare values, not keys, from here on: -0.0 and +0.0 are equal for the CPU sampler too.
+    float kthValue = kthKey == 0 ? -CUDART_INF_F : key_value(kthKey);
 
     // 3c. Softmax weights over what top-k keeps (unnormalised: w = exp(s - max)).
     float localMax = -CUDART_INF_F;
     for (int i = tid; i < vocab; i += SAMPLE_THREADS) {
-        if (order_key(s[i]) >= kthKey) localMax = fmaxf(localMax, s[i]);
+        if (s[i] >= kthValue) localMax = fmaxf(localMax, s[i]);
     }
     float maxScore = block_reduce_max(localMax, red);
     float localSum = 0.0f;
     for (int i = tid; i < vocab; i += SAMPLE_THREADS) {
-        float w = order_key(s[i]) >= kthKey ? __expf(s[i] - maxScore) : 0.0f;
+        float w = s[i] >= kthValue ? __expf(s[i] - maxScore) : 0.0f;
         s[i] = w;   // from here on s holds weights
         localSum += w;
     }
@@ -168,9 +174,40 @@ extern "C" __global__ void sample_kernel(float* __restrict__ logits, int vocab, 
             if (mass >= pp * total) lo = candidate;
         }
         pKey = lo;
-        float local = 0.0f;
+        // Like the CPU's stable sort, keep everything above the threshold and, of the ids tied at
+        // it, only as many as the mass needs, lowest ids first.
+        float tau = key_value(pKey);
+        float localAbove = 0.0f;
         for (int i = tid; i < vocab; i += SAMPLE_THREADS) {
-            if (s[i] > 0.0f && order_key(s[i]) < pKey) s[i] = 0.0f;
+            if (s[i] > 0.0f && order_key(s[i]) > pKey) localAbove += s[i];
+        }
+        float above = block_reduce_sum(localAbove, red);
+        int need = max(1, (int) ceilf((pp * total - above) / tau));
+        int chunkP = (vocab + SAMPLE_THREADS - 1) / SAMPLE_THREADS;
+        int beginP = tid * chunkP, endP = min(beginP + chunkP, vocab);
+        int ties = 0;
+        for (int i = beginP; i < endP; i++) {
+            if (s[i] > 0.0f && order_key(s[i]) == pKey) ties++;
+        }
+        __shared__ int tieStart[SAMPLE_THREADS];
+        tieStart[tid] = ties;
+        __syncthreads();
+        if (tid == 0) {
+            int acc = 0;
+            for (int c = 0; c < SAMPLE_THREADS; c++) {
+                int n = tieStart[c];
+                tieStart[c] = acc;
+                acc += n;
+            }
+        }
+        __syncthreads();
+        int rank = tieStart[tid];
+        float local = 0.0f;
+        for (int i = beginP; i < endP; i++) {
+            if (s[i] > 0.0f) {
+                uint32_t key = order_key(s[i]);
+                if (key < pKey || (key == pKey && rank++ >= need)) s[i] = 0.0f;
+            }
             local += s[i];
         }
         total = block_reduce_sum(local, red);
@@ -200,7 +237,8 @@ extern "C" __global__ void sample_kernel(float* __restrict__ logits, int vocab, 
         int chosen = -1, last = 0;
         if (sharedIndex >= 0) {
             float acc = sharedValue;
-            int from = sharedIndex * chunk, to = min(from + chunk, vocab);
+            // Scan on past the chunk: its sum and the element-wise sums round differently.
+            int from = sharedIndex * chunk, to = vocab;
             for (int i = from; i < to; i++) {
                 if (s[i] > 0.0f) {
                     acc += s[i];

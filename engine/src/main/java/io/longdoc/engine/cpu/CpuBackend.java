@@ -29,6 +29,7 @@ public final class CpuBackend implements Backend {
         final float[] rows = new float[ROW_BLOCK_FLOATS];
         final short[] shorts = new short[ROW_BLOCK_FLOATS];
         final float[] dot4 = new float[4];
+        final float[] dot8 = new float[8];
         private float[] scores = new float[256];
 
         /** Attention scores for one query row, grown as contexts get longer. */
@@ -283,7 +284,26 @@ public final class CpuBackend implements Backend {
         for (int r0 = from; r0 < to; r0 += block) {
             int n = Math.min(block, to - r0);
             weight.readRows(r0, n, rows, scratch);
-            for (int r = 0; r < n; r++) {
+            int r = 0;
+            if (in.length >= 4) {
+                // Two rows × four tokens per pass: each load of a row serves four tokens, each load of a token two rows.
+                float[] dot8 = sc.dot8;
+                for (; r + 2 <= n; r += 2) {
+                    int i = 0;
+                    for (; i + 4 <= in.length; i += 4) {
+                        math.dot2x4(rows, r * cols, (r + 1) * cols, in[i], in[i + 1], in[i + 2], in[i + 3], cols, dot8);
+                        for (int k = 0; k < 4; k++) {
+                            out[i + k][r0 + r] = dot8[k];
+                            out[i + k][r0 + r + 1] = dot8[4 + k];
+                        }
+                    }
+                    for (; i < in.length; i++) {
+                        out[i][r0 + r] = math.dot(rows, r * cols, in[i], 0, cols);
+                        out[i][r0 + r + 1] = math.dot(rows, (r + 1) * cols, in[i], 0, cols);
+                    }
+                }
+            }
+            for (; r < n; r++) {
                 int i = 0;
                 // Four tokens at a time share each load of the weight row.
                 for (; i + 4 <= in.length; i += 4) {

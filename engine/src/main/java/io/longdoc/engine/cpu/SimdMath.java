@@ -71,6 +71,49 @@ final class SimdMath extends VectorMath {
     }
 
     @Override
+    public void dot2x4(float[] w, int wOff0, int wOff1, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out) {
+        int lanes = S.length();
+        if (n < 4 * lanes) {
+            SCALAR.dot2x4(w, wOff0, wOff1, x0, x1, x2, x3, n, out);
+            return;
+        }
+        // Eight accumulators (2 rows × 4 vectors) and six loads per eight FMAs: fits the 16 vector registers.
+        FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
+        FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
+        int i = 0;
+        for (; i + lanes <= n; i += lanes) {
+            FloatVector w0 = FloatVector.fromArray(S, w, wOff0 + i), w1 = FloatVector.fromArray(S, w, wOff1 + i);
+            FloatVector v = FloatVector.fromArray(S, x0, i);
+            a0 = w0.fma(v, a0);
+            b0 = w1.fma(v, b0);
+            v = FloatVector.fromArray(S, x1, i);
+            a1 = w0.fma(v, a1);
+            b1 = w1.fma(v, b1);
+            v = FloatVector.fromArray(S, x2, i);
+            a2 = w0.fma(v, a2);
+            b2 = w1.fma(v, b2);
+            v = FloatVector.fromArray(S, x3, i);
+            a3 = w0.fma(v, a3);
+            b3 = w1.fma(v, b3);
+        }
+        float[] sums = {a0.reduceLanes(VectorOperators.ADD), a1.reduceLanes(VectorOperators.ADD), a2.reduceLanes(VectorOperators.ADD),
+            a3.reduceLanes(VectorOperators.ADD), b0.reduceLanes(VectorOperators.ADD), b1.reduceLanes(VectorOperators.ADD),
+            b2.reduceLanes(VectorOperators.ADD), b3.reduceLanes(VectorOperators.ADD)};
+        for (; i < n; i++) {
+            float u = w[wOff0 + i], t = w[wOff1 + i];
+            sums[0] += u * x0[i];
+            sums[1] += u * x1[i];
+            sums[2] += u * x2[i];
+            sums[3] += u * x3[i];
+            sums[4] += t * x0[i];
+            sums[5] += t * x1[i];
+            sums[6] += t * x2[i];
+            sums[7] += t * x3[i];
+        }
+        System.arraycopy(sums, 0, out, 0, 8);
+    }
+
+    @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         if (n < 2 * S.length()) {
             SCALAR.axpy(alpha, x, xOff, y, yOff, n);

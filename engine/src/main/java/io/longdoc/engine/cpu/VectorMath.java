@@ -39,6 +39,12 @@ public abstract class VectorMath {
     /** out[k] = Σ w[wOff + i] · xk[i] for the four vectors x0..x3, i in [0, n). */
     public abstract void dot4(float[] w, int wOff, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out);
 
+    /**
+     * Two weight rows against four vectors: out[2k + j] = Σ w[wOffJ + i] · xk[i] for rows j = 0, 1
+     * (at wOff0, wOff1) and k = 0..3. Each load of x feeds two rows, each load of w four vectors.
+     */
+    public abstract void dot2x4(float[] w, int wOff0, int wOff1, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out);
+
     /** y[yOff + i] += alpha · x[xOff + i] for i in [0, n). */
     public abstract void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 
@@ -70,6 +76,15 @@ public abstract class VectorMath {
             out[1] = dot(w, wOff, x1, 0, n);
             out[2] = dot(w, wOff, x2, 0, n);
             out[3] = dot(w, wOff, x3, 0, n);
+        }
+
+        @Override
+        public void dot2x4(float[] w, int wOff0, int wOff1, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out) {
+            float[][] xs = {x0, x1, x2, x3};
+            for (int k = 0; k < 4; k++) {
+                out[k] = dot(w, wOff0, xs[k], 0, n);
+                out[4 + k] = dot(w, wOff1, xs[k], 0, n);
+            }
         }
 
         @Override

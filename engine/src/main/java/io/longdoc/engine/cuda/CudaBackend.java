@@ -31,6 +31,7 @@ public final class CudaBackend implements Backend {
     private final int blockSize, blocks, maxTokens;
     private final int qDim, kvDim, qkvDim, hidden, dim, vocab;
     private final int streamingMultiprocessors;
+    private final int maxDecodeTiles;          // decode tokens per step: at most one per sequence
 
     // Weights on the device.
     private final CUdeviceptr embedding;       // (vocab, D) BF16
@@ -66,89 +67,100 @@ public final class CudaBackend implements Backend {
      *     activations, KV cache), like vLLM's gpu_memory_utilization
      * @param maxKvBlocks the most KV blocks worth having (sequences in flight × context)
      */
-    public CudaBackend(LlamaWeights w, int device, int blockSize, int maxTokensPerStep, double memoryFraction, int maxKvBlocks) {
+    public CudaBackend(LlamaWeights w, int device, int blockSize, int maxTokensPerStep, int maxSequences, double memoryFraction,
+                       int maxKvBlocks) {
         this.c = w.config;
         if (c.headDim() > CudaOps.MAX_HEAD_DIM) {
             throw new IllegalArgumentException("CUDA backend: head dimension " + c.headDim() + " is above the kernels' " + CudaOps.MAX_HEAD_DIM);
         }
+        if ((long) maxTokensPerStep * c.vocabSize() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("CUDA backend: " + maxTokensPerStep + " tokens per step × vocabulary " + c.vocabSize()
+                    + " logits do not fit one array; lower longdoc.engine.max-tokens-per-step");
+        }
         this.gpu = new CudaDevice(device);
-        this.ops = new CudaOps(gpu);
-        this.rope = new Rope(c);
-        this.lmHeadRowScale = w.lmHeadRowScale;
-        this.blockSize = blockSize;
-        this.maxTokens = maxTokensPerStep;
-        this.dim = c.dim();
-        this.qDim = c.qDim();
-        this.kvDim = c.kvDim();
-        this.qkvDim = qDim + 2 * kvDim;
-        this.hidden = c.hiddenDim();
-        this.vocab = c.vocabSize();
-        int[] sms = new int[1];
-        jcuda.driver.CUdevice d = new jcuda.driver.CUdevice();
-        jcuda.driver.JCudaDriver.cuDeviceGet(d, device);
-        jcuda.driver.JCudaDriver.cuDeviceGetAttribute(sms, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d);
-        this.streamingMultiprocessors = sms[0];
+        try {
+            this.maxDecodeTiles = Math.max(1, Math.min(maxSequences, maxTokensPerStep));
+            this.ops = new CudaOps(gpu);
+            this.rope = new Rope(c);
+            this.lmHeadRowScale = w.lmHeadRowScale;
+            this.blockSize = blockSize;
+            this.maxTokens = maxTokensPerStep;
+            this.dim = c.dim();
+            this.qDim = c.qDim();
+            this.kvDim = c.kvDim();
+            this.qkvDim = qDim + 2 * kvDim;
+            this.hidden = c.hiddenDim();
+            this.vocab = c.vocabSize();
+            int[] sms = new int[1];
+            jcuda.driver.CUdevice d = new jcuda.driver.CUdevice();
+            jcuda.driver.JCudaDriver.cuDeviceGet(d, device);
+            jcuda.driver.JCudaDriver.cuDeviceGetAttribute(sms, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d);
+            this.streamingMultiprocessors = sms[0];
 
-        // Weights, once, as BF16.
-        embedding = uploadBf16(w.embedding, null);
-        lmHead = (w.lmHead == w.embedding && w.lmHeadRowScale == null) ? embedding : uploadBf16(w.lmHead, w.lmHeadRowScale);
-        finalNorm = uploadF32(w.finalNorm);
-        int layers = c.layers();
-        attnNorm = new CUdeviceptr[layers];
-        ffnNorm = new CUdeviceptr[layers];
-        wqkv = new CUdeviceptr[layers];
-        wo = new CUdeviceptr[layers];
-        wGateUp = new CUdeviceptr[layers];
-        wDown = new CUdeviceptr[layers];
-        for (int l = 0; l < layers; l++) {
-            LlamaWeights.Layer layer = w.layers[l];
-            attnNorm[l] = uploadF32(layer.attnNorm);
-            ffnNorm[l] = uploadF32(layer.ffnNorm);
-            wqkv[l] = uploadBf16Stacked(layer.wq, layer.wk, layer.wv);
-            wo[l] = uploadBf16(layer.wo, null);
-            wGateUp[l] = uploadBf16Stacked(layer.gate, layer.up);
-            wDown[l] = uploadBf16(layer.down, null);
-        }
+            // Weights, once, as BF16.
+            embedding = uploadBf16(w.embedding, null);
+            lmHead = (w.lmHead == w.embedding && w.lmHeadRowScale == null) ? embedding : uploadBf16(w.lmHead, w.lmHeadRowScale);
+            finalNorm = uploadF32(w.finalNorm);
+            int layers = c.layers();
+            attnNorm = new CUdeviceptr[layers];
+            ffnNorm = new CUdeviceptr[layers];
+            wqkv = new CUdeviceptr[layers];
+            wo = new CUdeviceptr[layers];
+            wGateUp = new CUdeviceptr[layers];
+            wDown = new CUdeviceptr[layers];
+            for (int l = 0; l < layers; l++) {
+                LlamaWeights.Layer layer = w.layers[l];
+                attnNorm[l] = uploadF32(layer.attnNorm);
+                ffnNorm[l] = uploadF32(layer.ffnNorm);
+                wqkv[l] = uploadBf16Stacked(layer.wq, layer.wk, layer.wv);
+                wo[l] = uploadBf16(layer.wo, null);
+                wGateUp[l] = uploadBf16Stacked(layer.gate, layer.up);
+                wDown[l] = uploadBf16(layer.down, null);
+            }
 
-        // Activations.
-        long t = maxTokensPerStep;
-        x = gpu.allocate(t * dim * 4);
-        xb = gpu.allocate(t * Math.max(dim, qDim) * 2);
-        qkv = gpu.allocate(t * qkvDim * 4);
-        att = gpu.allocate(t * qDim * 2);
-        gateUp = gpu.allocate(t * 2L * hidden * 4);
-        act = gpu.allocate(t * hidden * 2);
-        partO = gpu.allocate(MAX_SPLITS * t * qDim * 4);
-        partM = gpu.allocate(MAX_SPLITS * t * c.heads() * 4);
-        partL = gpu.allocate(MAX_SPLITS * t * c.heads() * 4);
-        cos = gpu.allocate(t * (c.headDim() / 2) * 4);
-        sin = gpu.allocate(t * (c.headDim() / 2) * 4);
-        intsCapacity = (int) (16 * t + 4L * maxKvBlocks + 1024);
-        ints = gpu.allocate((long) intsCapacity * 4);
-        intsPinned = gpu.allocatePinnedInts(intsCapacity);
-        growLogits(Math.min(maxTokensPerStep, 64));
+            // Activations.
+            long t = maxTokensPerStep;
+            x = gpu.allocate(t * dim * 4);
+            xb = gpu.allocate(t * Math.max(dim, qDim) * 2);
+            qkv = gpu.allocate(t * qkvDim * 4);
+            att = gpu.allocate(t * qDim * 2);
+            gateUp = gpu.allocate(t * 2L * hidden * 4);
+            act = gpu.allocate(t * hidden * 2);
+            partO = gpu.allocate((long) MAX_SPLITS * maxDecodeTiles * qDim * 4);   // split-K partials: decode tiles only
+            partM = gpu.allocate((long) MAX_SPLITS * maxDecodeTiles * c.heads() * 4);
+            partL = gpu.allocate((long) MAX_SPLITS * maxDecodeTiles * c.heads() * 4);
+            cos = gpu.allocate(t * (c.headDim() / 2) * 4);
+            sin = gpu.allocate(t * (c.headDim() / 2) * 4);
+            intsCapacity = (int) (16 * t + 4L * maxKvBlocks + 1024);
+            ints = gpu.allocate((long) intsCapacity * 4);
+            intsPinned = gpu.allocatePinnedInts(intsCapacity);
+            growLogits(Math.min(maxTokensPerStep, 64));
 
-        // The KV pool: what the memory fraction leaves, capped at what is worth having.
-        long[] mem = gpu.memoryInfo();
-        long used = mem[1] - mem[0];
-        long budget = (long) (memoryFraction * mem[1]) - used;
-        long perBlock = 2L * layers * blockSize * kvDim * 2;
-        long fit = budget / perBlock;
-        if (fit < 1) {
-            throw new IllegalStateException(String.format("CUDA backend: no GPU memory left for the KV cache (%.1f GiB of %.1f GiB in use, "
-                    + "memory fraction %.2f); raise longdoc.engine.gpu-memory-fraction", used / 1073741824.0, mem[1] / 1073741824.0, memoryFraction));
+            // The KV pool: what the memory fraction leaves, capped at what is worth having.
+            long[] mem = gpu.memoryInfo();
+            long used = mem[1] - mem[0];
+            long budget = (long) (memoryFraction * mem[1]) - used;
+            long perBlock = 2L * layers * blockSize * kvDim * 2;
+            long fit = budget / perBlock;
+            if (fit < 1) {
+                throw new IllegalStateException(String.format("CUDA backend: no GPU memory left for the KV cache (%.1f GiB of %.1f GiB in use, "
+                        + "memory fraction %.2f); raise longdoc.engine.gpu-memory-fraction", used / 1073741824.0, mem[1] / 1073741824.0, memoryFraction));
+            }
+            this.blocks = (int) Math.min(Math.min(fit, maxKvBlocks), Integer.MAX_VALUE / blockSize);
+            long weightsAndActivations = gpu.allocatedBytes();
+            kCache = new CUdeviceptr[layers];
+            vCache = new CUdeviceptr[layers];
+            for (int l = 0; l < layers; l++) {
+                kCache[l] = gpu.allocate((long) blocks * blockSize * kvDim * 2);
+                vCache[l] = gpu.allocate((long) blocks * blockSize * kvDim * 2);
+            }
+            LOG.info(String.format("CUDA backend on %s (device %d): weights and activations %.2f GiB, KV cache %d blocks × %d tokens = %.2f GiB",
+                    gpu.name(), device, weightsAndActivations / 1073741824.0, blocks, blockSize,
+                    (double) blocks * perBlock / 1073741824.0));
+        } catch (RuntimeException | Error e) {
+            gpu.close();   // the context, the stream and everything allocated so far
+            throw e;
         }
-        this.blocks = (int) Math.min(Math.min(fit, maxKvBlocks), Integer.MAX_VALUE / blockSize);
-        long weightsAndActivations = gpu.allocatedBytes();
-        kCache = new CUdeviceptr[layers];
-        vCache = new CUdeviceptr[layers];
-        for (int l = 0; l < layers; l++) {
-            kCache[l] = gpu.allocate((long) blocks * blockSize * kvDim * 2);
-            vCache[l] = gpu.allocate((long) blocks * blockSize * kvDim * 2);
-        }
-        LOG.info(String.format("CUDA backend on %s (device %d): weights and activations %.2f GiB, KV cache %d blocks × %d tokens = %.2f GiB",
-                gpu.name(), device, weightsAndActivations / 1073741824.0, blocks, blockSize,
-                (double) blocks * perBlock / 1073741824.0));
     }
 
     /** KV cache bytes per token on the GPU (all layers, keys and values, BF16). */
@@ -340,6 +352,7 @@ public final class CudaBackend implements Backend {
             for (CUdeviceptr p : new CUdeviceptr[] {sampleWords, sampleFloats, sampleInts, sampleLongs, sampled}) {
                 gpu.free(p);
             }
+            gpu.freePinned(samplePinned);
         }
         sampleCapacity = Math.max(rows, 2 * sampleCapacity);
         sampleWords = gpu.allocate(4L * words * sampleCapacity);
@@ -404,7 +417,7 @@ public final class CudaBackend implements Backend {
         // Split-K for decode when its (sequence, head) blocks would leave most of the GPU idle.
         int splits = 1;
         int decodeBlocks = decodeTiles.size() * c.heads();
-        if (!decodeTiles.isEmpty() && decodeBlocks < 2 * streamingMultiprocessors) {
+        if (!decodeTiles.isEmpty() && decodeTiles.size() <= maxDecodeTiles && decodeBlocks < 2 * streamingMultiprocessors) {
             int keyTiles = (maxDecodePos + CudaOps.ATTENTION_KEY_TILE) / CudaOps.ATTENTION_KEY_TILE;
             splits = Math.max(1, Math.min(Math.min(MAX_SPLITS, keyTiles), (2 * streamingMultiprocessors + decodeBlocks - 1) / decodeBlocks));
         }
@@ -427,7 +440,7 @@ public final class CudaBackend implements Backend {
         gpu.uploadAsync(ints, gpu.pinnedBytes(intsPinned), 4L * all.length);
         gpu.upload(cos, cosHost, cosHost.length);
         gpu.upload(sin, sinHost, sinHost.length);
-        CudaOps.AttentionInputs attentionInputs = new CudaOps.AttentionInputs(at(tablesAt), at(startsAt), at(posAt), tokens, blockSize);
+        CudaOps.AttentionInputs attentionInputs = new CudaOps.AttentionInputs(at(tablesAt), at(startsAt), at(posAt), blockSize);
 
         // Embedding lookup.                                          x: (T, D) FP32
         ops.embeddingGather(embedding, at(idsAt), x, tokens, dim);
@@ -448,7 +461,7 @@ public final class CudaBackend implements Backend {
                     decodeTiles.size(), c.heads(), c.kvHeads(), c.headDim(), c.slidingWindow(), splits, splitLen,
                     att, qDim, partO, partM, partL);
             if (splits > 1) {
-                ops.attentionMerge(partO, partM, partL, at(mergeAt), decodeTiles.size(), splits, tokens, c.heads(), c.headDim(), att, qDim);
+                ops.attentionMerge(partO, partM, partL, at(mergeAt), decodeTiles.size(), splits, c.heads(), c.headDim(), att, qDim);
             }
 
             // Output projection; the GEMM adds into x (the residual). x += att · woᵀ

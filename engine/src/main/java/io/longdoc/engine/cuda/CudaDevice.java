@@ -86,7 +86,9 @@ public final class CudaDevice implements AutoCloseable {
         this.name = new String(nameBytes, 0, end, StandardCharsets.US_ASCII);
         cuDevicePrimaryCtxRetain(context, device);
         makeCurrent();
-        cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        // A blocking stream: it waits for the synchronous uploads (cuMemcpyHtoD from pageable Java
+        // arrays runs on the default stream and may still be in flight when it returns).
+        cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT);
         JCublas2.setExceptionsEnabled(true);
         JCublas2.cublasCreate(cublas);
         JCublas2.cublasSetStream(cublas, new cudaStream_t(stream));
@@ -204,7 +206,7 @@ public final class CudaDevice implements AutoCloseable {
         cuMemcpyHtoD(dst, Pointer.to(src), (long) count * Short.BYTES);
     }
 
-    /** Waits for the stream, then copies (the synchronous copy runs outside our non-blocking stream). */
+    /** Waits for the stream, then copies. */
     public void download(float[] dst, CUdeviceptr src, int count) {
         synchronize();
         cuMemcpyDtoH(Pointer.to(dst), src, (long) count * Float.BYTES);
@@ -220,10 +222,21 @@ public final class CudaDevice implements AutoCloseable {
         Pointer p = new Pointer();
         jcuda.driver.JCudaDriver.cuMemAllocHost(p, bytes);
         pinned.add(p);
-        return p.getByteBuffer(0, bytes).order(java.nio.ByteOrder.nativeOrder());
+        java.nio.ByteBuffer b = p.getByteBuffer(0, bytes).order(java.nio.ByteOrder.nativeOrder());
+        pinnedByBuffer.put(b, p);
+        return b;
     }
 
     private final List<Pointer> pinned = new ArrayList<>();
+    private final java.util.IdentityHashMap<java.nio.ByteBuffer, Pointer> pinnedByBuffer = new java.util.IdentityHashMap<>();
+
+    /** Frees pinned memory from {@link #allocatePinned}. */
+    public void freePinned(java.nio.ByteBuffer buffer) {
+        Pointer p = pinnedByBuffer.remove(buffer);
+        if (p != null && pinned.remove(p)) {
+            jcuda.driver.JCudaDriver.cuMemFreeHost(p);
+        }
+    }
 
     /** The pinned bytes behind an int view (its backing page-locked buffer from position 0). */
     public java.nio.ByteBuffer pinnedBytes(java.nio.IntBuffer view) {

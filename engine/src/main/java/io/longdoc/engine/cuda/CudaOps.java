@@ -82,13 +82,14 @@ public final class CudaOps {
     }
 
     /** Where the attention kernel finds the step's tiles, tokens and block tables (all int32 device arrays). */
-    public record AttentionInputs(CUdeviceptr blockTables, CUdeviceptr seqTableStart, CUdeviceptr tokPos, int tokens, int blockSize) {
+    public record AttentionInputs(CUdeviceptr blockTables, CUdeviceptr seqTableStart, CUdeviceptr tokPos, int blockSize) {
     }
 
     /**
      * Attention for {@code tiles} tiles (tileSeq, tileFirst, tileCount) over every query head.
-     * splits == 1: writes out (tokens, heads * headDim) BF16. splits > 1: writes partials
-     * (partO, partM, partL) for {@link #attentionMerge} to combine.
+     * splits == 1: writes out (tokens, heads * headDim) BF16. splits > 1 (every tile one decode
+     * token): writes partials (partO (splits, tiles, heads, headDim), partM and partL (splits,
+     * tiles, heads)) for {@link #attentionMerge} to combine.
      */
     public void attention(CUdeviceptr qkv, int qkvStride, CUdeviceptr kCache, CUdeviceptr vCache, int kvDim, AttentionInputs in,
                           CUdeviceptr tileSeq, CUdeviceptr tileFirst, CUdeviceptr tileCount, int tiles,
@@ -105,16 +106,16 @@ public final class CudaOps {
         }
         launch("attention_tile_kernel", tiles, heads, splits, 128,
                 p(qkv), i(qkvStride), p(kCache), p(vCache), i(kvDim), p(in.blockTables()), p(in.seqTableStart()), i(in.blockSize()),
-                p(tileSeq), p(tileFirst), p(tileCount), p(in.tokPos()), i(in.tokens()),
+                p(tileSeq), p(tileFirst), p(tileCount), p(in.tokPos()),
                 i(heads), i(kvHeads), i(headDim), i(window), i(splitLen), p(out), i(outStride), p(partO), p(partM), p(partL));
     }
 
-    /** Merges the split partials of tokens mergeTokens (count) into out (tokens, heads * headDim) BF16. */
+    /** Merges the split partials of the {@code count} decode tiles (their tokens: mergeTokens) into out (tokens, heads * headDim) BF16. */
     public void attentionMerge(CUdeviceptr partO, CUdeviceptr partM, CUdeviceptr partL, CUdeviceptr mergeTokens, int count,
-                               int splits, int tokens, int heads, int headDim, CUdeviceptr out, int outStride) {
+                               int splits, int heads, int headDim, CUdeviceptr out, int outStride) {
         if (count > 0) {
             launch("attention_merge_kernel", count, heads, 1, Math.max(32, (headDim + 31) / 32 * 32),
-                    p(partO), p(partM), p(partL), p(mergeTokens), i(splits), i(tokens), i(heads), i(headDim), p(out), i(outStride));
+                    p(partO), p(partM), p(partL), p(mergeTokens), i(splits), i(count), i(heads), i(headDim), p(out), i(outStride));
         }
     }
 

@@ -63,7 +63,7 @@ public final class GpuBench {
         int blockSize = 16, maxStep = 4096;
         int maxBlocks = 12 * (32768 / blockSize) + 64;
         t0 = System.nanoTime();
-        try (CudaBackend gpu = new CudaBackend(weights, 0, blockSize, maxStep, 0.95, maxBlocks)) {
+        try (CudaBackend gpu = new CudaBackend(weights, 0, blockSize, maxStep, 32, 0.95, maxBlocks)) {
             result.put("load_seconds", (System.nanoTime() - t0) / 1e9);
             result.put("device", gpu.name());
             long params = parameters(config), weightBytes = 2 * params;

@@ -61,7 +61,7 @@ public final class Engine implements AutoCloseable {
         Backend backend;
         if (cuda) {
             backend = new io.longdoc.engine.cuda.CudaBackend(weights, settings.device(), settings.blockSize(), settings.maxTokensPerStep(),
-                    settings.gpuMemoryFraction(), maxBlocks);
+                    settings.maxSequences(), settings.gpuMemoryFraction(), maxBlocks);
         } else {
             long perBlock = CpuBackend.kvBytesPerToken(config) * settings.blockSize();
             int blocks = (int) Math.max(1, Math.min(maxBlocks, settings.kvCacheBytes() / perBlock));

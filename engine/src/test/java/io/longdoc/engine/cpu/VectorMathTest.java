@@ -39,6 +39,12 @@ class VectorMathTest {
             for (int k = 0; k < 4; k++) {
                 assertEquals(o1[k], o2[k], 1e-4f * n, "dot4 n=" + n);
             }
+            float[] p1 = new float[8], p2 = new float[8];
+            slow.dot2x4(a, 0, 4, b, c, d, e, n, p1);
+            fast.dot2x4(a, 0, 4, b, c, d, e, n, p2);
+            for (int k = 0; k < 8; k++) {
+                assertEquals(p1[k], p2[k], 1e-4f * n, "dot2x4 n=" + n);
+            }
             float[] y1 = b.clone(), y2 = b.clone();
             slow.axpy(0.37f, a, 1, y1, 2, n);
             fast.axpy(0.37f, a, 1, y2, 2, n);

@@ -268,18 +268,18 @@ class CudaKernelParityTest {
         for (int s = 0; s < 3; s++) {
             System.arraycopy(table[s], 0, flatTables, s * blocksPerSeq, blocksPerSeq);
         }
-        CudaOps.AttentionInputs in = new CudaOps.AttentionInputs(ints(flatTables), ints(starts), ints(pos), tokens, blockSize);
+        CudaOps.AttentionInputs in = new CudaOps.AttentionInputs(ints(flatTables), ints(starts), ints(pos), blockSize);
         CUdeviceptr dQkv = f32(qkv), kCache = bf16(kPool), vCache = bf16(vPool);
         CUdeviceptr out = gpu.allocate(2L * tokens * qDim);
         int splits = 4, splitLen = 128;
-        CUdeviceptr partO = gpu.allocate(4L * splits * tokens * qDim), partM = gpu.allocate(4L * splits * tokens * heads),
-                partL = gpu.allocate(4L * splits * tokens * heads);
+        CUdeviceptr partO = gpu.allocate(4L * splits * 2 * qDim), partM = gpu.allocate(4L * splits * 2 * heads),
+                partL = gpu.allocate(4L * splits * 2 * heads);   // two decode tiles
         CUdeviceptr[] pt = tiles(prefill), dt = tiles(decode);
         ops.attention(dQkv, stride, kCache, vCache, kvDim, in, pt[0], pt[1], pt[2], prefill.size(), heads, kvHeads, headDim, window,
                 1, Integer.MAX_VALUE / 2, out, qDim, partO, partM, partL);
         ops.attention(dQkv, stride, kCache, vCache, kvDim, in, dt[0], dt[1], dt[2], decode.size(), heads, kvHeads, headDim, window,
                 splits, splitLen, out, qDim, partO, partM, partL);
-        ops.attentionMerge(partO, partM, partL, ints(decode.stream().mapToInt(d -> d[1]).toArray()), decode.size(), splits, tokens,
+        ops.attentionMerge(partO, partM, partL, ints(decode.stream().mapToInt(d -> d[1]).toArray()), decode.size(), splits,
                 heads, headDim, out, qDim);
         float[] got = readBf16(out, tokens * qDim);
 
