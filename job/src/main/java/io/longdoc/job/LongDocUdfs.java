@@ -28,7 +28,7 @@ import org.apache.spark.sql.types.DataTypes;
 /**
  * LongDoc as Spark SQL functions, on the same per-executor tokenizer and engine as the job:
  * {@code token_count(text)}, {@code middle_truncate(text, budget)}, {@code summarize(text)}, and
- * {@code extract(text)} when longdoc.udf.schema names a JSON Schema.
+ * {@code extract_fields(text)} when longdoc.udf.schema names a JSON Schema.
  * summarize() submits to the executor's continuous-batching engine, so concurrent calls from all
  * task threads of an executor are batched together.
  *
@@ -40,6 +40,12 @@ import org.apache.spark.sql.types.DataTypes;
  * }</pre>
  */
 public final class LongDocUdfs {
+    /**
+     * The extract task's SQL name. Not {@code extract}: Spark parses {@code EXTRACT(YEAR FROM ts)}
+     * into a call of the function named extract, so a function of that name would break it.
+     */
+    public static final String EXTRACT_FUNCTION = "extract_fields";
+
     private LongDocUdfs() {
     }
 
@@ -85,7 +91,7 @@ public final class LongDocUdfs {
     }
 
     /**
-     * {@code extract(text)}: the struct of fields of longdoc.udf.schema, decoded under the schema's
+     * {@code extract_fields(text)}: the struct of fields of longdoc.udf.schema, decoded under the schema's
      * constraint with the extract template (greedy; one retry with a fresh sampled seed when the
      * JSON does not close); null for null text; an error when the retry does not close either.
      */
@@ -99,7 +105,7 @@ public final class LongDocUdfs {
         int maxNew = u.hasPath("max-new-tokens") ? u.getInt("max-new-tokens") : template.maxNewTokens();
         SamplingParams greedy = new SamplingParams(maxNew, 0f, 0, 1f, template.repetitionPenalty(), 0, false, new int[0]);
         SamplingParams retry = greedy.withTemperature((float) config.getDouble("longdoc.run.extract-retry-temperature")).withSeed(1);
-        spark.udf().register("extract", (UDF1<String, Row>) text -> {
+        spark.udf().register(EXTRACT_FUNCTION, (UDF1<String, Row>) text -> {
             if (text == null) {
                 return null;
             }
@@ -112,12 +118,12 @@ public final class LongDocUdfs {
                     r = e.submit(ids, retry, new JsonConstraint(schema, e.tokenTrie())).get();
                 }
                 if (r.finishReason().equals("length")) {
-                    throw new IllegalStateException("extract: the JSON did not close within " + maxNew
+                    throw new IllegalStateException("extract_fields: the JSON did not close within " + maxNew
                             + " new tokens, twice; raise longdoc.udf.max-new-tokens");
                 }
                 return ExtractedRows.parse(schema, e.tokenizer().decode(r.contentIds()));
             } catch (ExecutionException ex) {
-                throw new IllegalStateException("extract failed: " + ex.getCause(), ex.getCause());
+                throw new IllegalStateException("extract_fields failed: " + ex.getCause(), ex.getCause());
             }
         }, ExtractedRows.structType(schema));
     }

@@ -90,8 +90,12 @@ public final class RunCommand {
             } catch (IllegalArgumentException e) {
                 throw new UsageException("--schema: " + e.getMessage(), e);
             }
-        } else if (args.has("schema")) {
-            throw new UsageException("run: --schema is for --task extract");
+        } else if (args.onCommandLine("schema")) {
+            throw new UsageException("run: --schema is for --task extract");   // a longdoc.run.schema default is just not used
+        }
+        float retryTemperature = (float) config.getDouble("longdoc.run.extract-retry-temperature");
+        if (!(retryTemperature > 0)) {
+            throw new UsageException("longdoc.run.extract-retry-temperature must be above 0 (a greedy retry would repeat the first try)");
         }
         String modelArg = SparkSessions.absolute(args.require("model"));
         String cache = SparkSessions.modelCache(config);
@@ -151,6 +155,11 @@ public final class RunCommand {
         fingerprint.put("seed", seed);
         fingerprint.put("truncation", "document-middle");
         fingerprint.put("task", task);
+        if (schema != null) {
+            // The schema decides the output's extracted column: a changed schema must not resume.
+            fingerprint.put("schema_hash", io.longdoc.engine.prompt.PromptTemplate.sha(schema.text()));
+            fingerprint.put("extract_retry_temperature", retryTemperature);
+        }
 
         SparkSession spark = SparkSessions.create(config, "run");
         try {
@@ -209,7 +218,7 @@ public final class RunCommand {
             }
             DocumentTaskFunction.Settings settings = new DocumentTaskFunction.Settings(modelArg, engineSettings, template, format,
                     context, sampling, fingerprint.get("model_fingerprint").asText(), Math.max(1, engineSettings.maxSequences()),
-                    SparkSessions.hadoopSettings(spark), cache, schema, (float) config.getDouble("longdoc.run.extract-retry-temperature"));
+                    SparkSessions.hadoopSettings(spark), cache, schema, retryTemperature);
             org.apache.spark.util.CollectionAccumulator<String> loads = new org.apache.spark.util.CollectionAccumulator<>();
             spark.sparkContext().register(loads, "engine loads");
             org.apache.spark.util.LongAccumulator rowsDone = spark.sparkContext().longAccumulator("rows done");

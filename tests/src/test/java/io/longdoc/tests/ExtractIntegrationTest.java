@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code longdoc run --task extract} and SQL {@code extract()} with stories260k: every row once,
+ * {@code longdoc run --task extract} and SQL {@code extract_fields()} with stories260k: every row once,
  * every ok row's output parses to the schema and equals its {@code extracted} struct, a JSON that
  * cannot close within max_new_tokens is retried and then reported as an error.
  */
@@ -117,6 +117,12 @@ class ExtractIntegrationTest {
             spark.stop();
         }
 
+        // Resuming with another schema is refused (its extracted column would not match the stored rows).
+        Path otherSchema = Files.writeString(tmp.resolve("other.json"), SCHEMA.replace("\"maxLength\":10", "\"maxLength\":11"));
+        assertEquals(Main.BAD_INPUT, Main.run(new String[] {"run", "--input", input.toString(), "--model", model.toString(), "--task", "extract",
+            "--schema", otherSchema.toString(), "--template", shortTemplate().toString(), "--out", out.toString(), "--max-new-tokens", "120",
+            "--resume", "-Dlongdoc.spark.master=local[2]"}));
+
         // A schema whose JSON cannot close in 8 tokens: retried once, then status error with the reason.
         Path tight = tmp.resolve("tight");
         assertEquals(0, Main.run(new String[] {"run", "--input", input.toString(), "--model", model.toString(), "--task", "extract",
@@ -163,7 +169,9 @@ class ExtractIntegrationTest {
                     .withFallback(com.typesafe.config.ConfigFactory.load()));
             spark.createDataFrame(List.of(RowFactory.create("a", "Tom the dog was three."), RowFactory.create("b", null)),
                     new StructType().add("id", DataTypes.StringType).add("text", DataTypes.StringType)).createOrReplaceTempView("docs");
-            List<Row> rows = spark.sql("SELECT id, extract(text) AS x, extract(text).age AS age FROM docs ORDER BY id").collectAsList();
+            List<Row> rows = spark.sql("SELECT id, extract_fields(text) AS x, extract_fields(text).age AS age FROM docs ORDER BY id").collectAsList();
+            // SQL's own EXTRACT(field FROM source) still works beside it.
+            assertEquals(2026, spark.sql("SELECT EXTRACT(YEAR FROM DATE'2026-11-29')").first().getInt(0));
             assertEquals(2, rows.size());
             Row a = rows.get(0).getAs("x");
             assertNotNull(a);

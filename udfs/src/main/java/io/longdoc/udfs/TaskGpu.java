@@ -10,7 +10,8 @@ public final class TaskGpu {
     }
 
     public static EngineSettings settingsForTask(EngineSettings settings) {
-        if (settings.backend().equals("cpu")) {
+        // auto without a usable GPU runs on the CPU: the device must not split it into one engine per GPU address.
+        if (settings.backend().equals("cpu") || (settings.backend().equals("auto") && io.longdoc.engine.cuda.CudaDevice.probe() != null)) {
             return settings;
         }
         TaskContext task = TaskContext.get();

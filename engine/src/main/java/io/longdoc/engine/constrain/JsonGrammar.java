@@ -24,7 +24,7 @@ import java.util.List;
  *
  * <p>Limits that keep every value representable: integers at most 18 digits (they fit a long),
  * numbers at most 15 integer and 15 fraction digits and a 2-digit exponent, no {@code \\uD800}–
- * {@code \\uDFFF} escapes (lone surrogates).
+ * {@code \\uDFFF} escapes (surrogates; characters beyond the BMP are written as UTF-8 instead).
  */
 public final class JsonGrammar {
     private JsonGrammar() {
@@ -202,26 +202,9 @@ public final class JsonGrammar {
         }
     }
 
-    private static final java.util.Map<ObjectNode, byte[][]> KEYS = java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
-
-    /** {@code "name":} as bytes, JSON-escaped. */
+    /** {@code "name":} as bytes, JSON-escaped (computed once when the schema was parsed). */
     static byte[] keyBytes(ObjectNode o, int i) {
-        byte[][] keys = KEYS.computeIfAbsent(o, x -> {
-            byte[][] k = new byte[x.properties().size()][];
-            for (int j = 0; j < k.length; j++) {
-                k[j] = (quote(x.properties().get(j).name()) + ":").getBytes(StandardCharsets.UTF_8);
-            }
-            return k;
-        });
-        return keys[i];
-    }
-
-    static String quote(String s) {
-        try {
-            return new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(s);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return o.keys()[i];
     }
 
     /** One of a fixed set of literals (true/false, enum values). A literal that is a prefix of another ends on the next foreign byte. */
@@ -338,10 +321,12 @@ public final class JsonGrammar {
                     }
                     return "\"\\/bfnrt".indexOf(b) >= 0 ? body(length + 1, below) : null;
                 case HEX:
-                    if (!isHex(b) || (left == 4 && (b == 'd' || b == 'D'))) {
+                    // range = 1 after a first digit d/D: then a second digit 8-f would make a surrogate (D800-DFFF).
+                    if (!isHex(b) || (left == 3 && range == 1 && (b >= '8' && b <= '9' || Character.isLetter(b)))) {
                         return null;
                     }
-                    return left == 1 ? body(length + 1, below) : new State(new StringFrame(s, HEX, length, left - 1, 0), below);
+                    int surrogateRisk = left == 4 && (b == 'd' || b == 'D') ? 1 : 0;
+                    return left == 1 ? body(length + 1, below) : new State(new StringFrame(s, HEX, length, left - 1, surrogateRisk), below);
                 default:
                     throw new IllegalStateException("string phase " + phase);
             }

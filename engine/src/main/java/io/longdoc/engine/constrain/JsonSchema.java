@@ -37,7 +37,8 @@ public final class JsonSchema implements Serializable {
     public record Property(String name, Node schema, boolean required) implements Serializable {
     }
 
-    public record ObjectNode(List<Property> properties) implements Node {
+    /** keys: each property's {@code "name":} as JSON-escaped UTF-8, what the decoder writes before its value. */
+    public record ObjectNode(List<Property> properties, byte[][] keys) implements Node {
     }
 
     public record StringNode(int minLength, int maxLength) implements Node {
@@ -202,11 +203,29 @@ public final class JsonSchema implements Serializable {
             }
             list.add(new Property(e.getKey(), node(e.getValue(), at + ".properties." + e.getKey(), depth + 1), required.contains(e.getKey())));
         }
-        return new ObjectNode(List.copyOf(list));
+        Set<String> lowerCase = new HashSet<>();
+        for (Property p : list) {
+            if (!lowerCase.add(p.name().toLowerCase(java.util.Locale.ROOT))) {
+                throw new IllegalArgumentException(at + ".properties: '" + p.name()
+                        + "' differs from another property only in case, which one Spark struct cannot hold");
+            }
+        }
+        byte[][] keys = new byte[list.size()][];
+        for (int i = 0; i < keys.length; i++) {
+            try {
+                keys[i] = (JSON.writeValueAsString(list.get(i).name()) + ":").getBytes(StandardCharsets.UTF_8);
+            } catch (JsonProcessingException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return new ObjectNode(List.copyOf(list), keys);
     }
 
     private static EnumNode enumNode(JsonNode s, String at) {
         List<JsonNode> values = new ArrayList<>();
+        if (s.has("const") && s.has("enum")) {
+            throw new IllegalArgumentException(at + ": both const and enum; use one of them");
+        }
         if (s.has("const")) {
             values.add(s.get("const"));
         } else {

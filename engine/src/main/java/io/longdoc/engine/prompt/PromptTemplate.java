@@ -82,9 +82,14 @@ public record PromptTemplate(String name, String system, String user, int maxNew
 
     /** A short stable hash of what the model sees around documents, for output rows and resume checks. */
     public String hash() {
+        return sha(name + "\u0000" + system + "\u0000" + user);
+    }
+
+    /** The first 8 bytes of the SHA-256 of a text, in hex: a short stable hash for fingerprints. */
+    public static String sha(String text) {
         try {
             var md = java.security.MessageDigest.getInstance("SHA-256");
-            byte[] d = md.digest((name + "\u0000" + system + "\u0000" + user).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            byte[] d = md.digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
             return java.util.HexFormat.of().formatHex(d, 0, 8);
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);

@@ -327,13 +327,13 @@ public final class Scheduler implements AutoCloseable {
         TokenConstraint constraint = s.request.constraint;
         s.output[s.generated++] = token;
         if (constraint != null && constraint.isComplete()) {
-            finish(s, "stop");
+            finish(s, "stop", false);   // the last token closed the JSON: it is content
         } else if (!s.request.params.ignoreEos() && contains(eosIds, token)) {
-            finish(s, "eos");
+            finish(s, "eos", true);
         } else if (contains(s.request.params.stopIds(), token)) {
-            finish(s, "stop");
+            finish(s, "stop", true);
         } else if (s.generated >= s.maxNew) {
-            finish(s, "length");
+            finish(s, "length", false);
         }
         return k;
     }
@@ -358,12 +358,15 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private void finish(Sequence s, String reason) {
+        finish(s, reason, false);
+    }
+
+    private void finish(Sequence s, String reason, boolean endsWithStopId) {
         blocks.release(s.blockTable);
         long now = System.nanoTime();
         if (s.scoreLogits != null) {
             s.request.scores.complete(s.scoreLogits);
         }
-        boolean endsWithStopId = reason.equals("eos") || (reason.equals("stop") && s.request.constraint == null);
         s.request.result.complete(new GenerationResult(s.request.prompt, Arrays.copyOf(s.output, s.generated), reason, endsWithStopId,
                 s.admitted - s.request.submitted, now - s.request.submitted));
     }

@@ -59,6 +59,8 @@ class JsonConstraintTest {
         assertTrue(JsonGrammar.accepts(s, "{\"title\":\"A\",\"year\":1999}"));
         assertTrue(JsonGrammar.accepts(s, "{\"title\":\"\\u00e9\\n\",\"year\":-0,\"score\":1.5e-3,\"ok\":true,\"tags\":[]}"));
         assertTrue(JsonGrammar.accepts(s, "{\"title\":\"été 😀\",\"year\":0,\"tags\":[\"a\",\"b\"]}"));
+        assertTrue(JsonGrammar.accepts(s, "{\"title\":\"\\uD55C\\ud7ff\",\"year\":1}"));   // D000-D7FF are characters
+        assertFalse(JsonGrammar.accepts(s, "{\"title\":\"\\uDC00\",\"year\":1}"));
         for (String bad : List.of(
                 "{\"year\":1999}",                              // required title missing
                 "{\"year\":1999,\"title\":\"A\"}",              // out of schema order
@@ -224,7 +226,7 @@ class JsonConstraintTest {
 
     @Test
     void unsupportedSchemasAreRefusedByName() {
-        Map<String, String> cases = Map.of(
+        String[] cases = {  // schema, what the error must name
                 "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}", "root of an extract schema must be of type object",
                 "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[\"string\",\"null\"]}}}", "$.properties.a.type",
                 "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"x+\"}}}", "$.properties.a.pattern",
@@ -233,10 +235,13 @@ class JsonConstraintTest {
                 "{\"type\":\"object\",\"properties\":{\"a\":{\"enum\":[1,\"x\"]}}}", "$.properties.a.enum",
                 "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\"}}}", "needs \"items\"",
                 "{\"type\":\"object\",\"properties\":{}}", "no properties",
-                "not json", "not valid JSON");
-        for (Map.Entry<String, String> c : cases.entrySet()) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> JsonSchema.parse(c.getKey()), c.getKey());
-            assertTrue(e.getMessage().contains(c.getValue()), e.getMessage() + " should name " + c.getValue());
+                "not json", "not valid JSON",
+                "{\"type\":\"object\",\"properties\":{\"a\":{\"enum\":[\"x\"],\"const\":\"y\"}}}", "both const and enum",
+                "{\"type\":\"object\",\"properties\":{\"Name\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"}}}", "only in case"};
+        for (int c = 0; c < cases.length; c += 2) {
+            String schema = cases[c], names = cases[c + 1];
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> JsonSchema.parse(schema), schema);
+            assertTrue(e.getMessage().contains(names), e.getMessage() + " should name " + names);
         }
         StringBuilder deep = new StringBuilder("{\"type\":\"object\",\"properties\":{\"a\":");
         for (int i = 0; i < 40; i++) {

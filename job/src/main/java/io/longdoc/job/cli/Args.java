@@ -77,6 +77,9 @@ public final class Args {
      * (same name; null or absent means no default). Command-line values win.
      */
     public Args defaults(com.typesafe.config.Config section) {
+        if (fromCommandLine == null) {
+            fromCommandLine = new java.util.HashSet<>(values.keySet());
+        }
         for (Option o : options.values()) {
             if (values.containsKey(o.name) || !section.hasPath(o.name)) {
                 continue;
@@ -92,6 +95,13 @@ public final class Args {
             }
         }
         return this;
+    }
+
+    private java.util.Set<String> fromCommandLine;   // the options typed, once defaults() has filled in others
+
+    /** True when the option was typed on the command line, not filled from its HOCON twin by {@link #defaults}. */
+    public boolean onCommandLine(String name) {
+        return fromCommandLine == null ? values.containsKey(name) : fromCommandLine.contains(name);
     }
 
     public boolean wantsHelp() {
