@@ -10,25 +10,27 @@ import io.longdoc.engine.runtime.TokenConstraint;
  */
 public final class JsonConstraint implements TokenConstraint {
     private final TokenTrie trie;
-    private final boolean[] allowed;
     private JsonGrammar.State state;
 
     public JsonConstraint(JsonSchema schema, TokenTrie trie) {
         this.trie = trie;
-        this.allowed = new boolean[trie.vocabSize()];
         this.state = JsonGrammar.start(schema);
     }
 
     @Override
     public void mask(float[] logits) {
-        if (trie.allowed(state, allowed) == 0) {
-            throw new IllegalStateException("no token of the vocabulary can continue the JSON here");
-        }
-        int n = Math.min(logits.length, allowed.length);
+        long[] bits = trie.mask(state);
+        boolean any = false;
+        int n = Math.min(logits.length, trie.vocabSize());
         for (int id = 0; id < n; id++) {
-            if (!allowed[id]) {
+            if ((bits[id >>> 6] & (1L << (id & 63))) == 0) {
                 logits[id] = Float.NEGATIVE_INFINITY;
+            } else {
+                any = true;
             }
+        }
+        if (!any) {
+            throw new IllegalStateException("no token of the vocabulary can continue the JSON here");
         }
         // Ids past the tokenizer's vocabulary (padded embedding rows) are never text.
         for (int id = n; id < logits.length; id++) {

@@ -43,6 +43,20 @@ public final class JsonGrammar {
         public boolean isComplete() {
             return top == null;
         }
+
+        /**
+         * A value equal for two states exactly when no byte string of at most {@code horizon} bytes
+         * is accepted by one and not the other: the frames' fields, except counts far enough from
+         * their limits that {@code horizon} more bytes cannot reach them. The token mask of a state
+         * depends only on this (horizon = the longest token), so masks can be cached under it.
+         */
+        public List<Object> key(int horizon) {
+            List<Object> key = new java.util.ArrayList<>();
+            for (State s = this; s.top != null; s = s.below) {
+                key.add(s.top.key(horizon));
+            }
+            return key;
+        }
     }
 
     private static final State COMPLETE = new State(null, null);
@@ -79,6 +93,31 @@ public final class JsonGrammar {
     abstract static class Frame {
         /** Consumes byte b with {@code below} under this frame; returns the new state or null. */
         abstract State feed(int b, State below);
+
+        /** This frame's part of {@link State#key}. Schema nodes compare by identity. */
+        abstract List<Object> key(int horizon);
+    }
+
+    /** A count as the key sees it: exact near a limit, else one value ("free") that stands for all. */
+    static int canonical(int count, int min, int max, int horizon) {
+        return count >= min && (long) max - count > horizon ? -1 : count;
+    }
+
+    /** Schema nodes in keys by identity: equal schemas parsed twice are different nodes (a cache miss, never a wrong hit). */
+    static Object id(Object node) {
+        return new IdentityKey(node);
+    }
+
+    private record IdentityKey(Object node) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof IdentityKey k && k.node == node;
+        }
+
+        @Override
+        public int hashCode() {
+            return System.identityHashCode(node);
+        }
     }
 
     /** The frame that reads a value of this schema from its first byte. */
@@ -92,7 +131,7 @@ public final class JsonGrammar {
         } else if (n instanceof BooleanNode) {
             return new ChoiceFrame(BOOLEANS, ALL_OF_TWO, 0);
         } else if (n instanceof EnumNode e) {
-            return ChoiceFrame.of(e.literals());
+            return ChoiceFrame.of(e.literalBytes());
         } else if (n instanceof ArrayNode a) {
             return new ArrayFrame(a, ArrayFrame.OPEN, 0);
         }
@@ -114,6 +153,11 @@ public final class JsonGrammar {
             this.next = next;
             this.wroteAny = wroteAny;
             this.open = open;
+        }
+
+        @Override
+        List<Object> key(int horizon) {
+            return List.of("object", id(o), next, wroteAny, open);
         }
 
         @Override
@@ -178,6 +222,11 @@ public final class JsonGrammar {
         }
 
         @Override
+        List<Object> key(int horizon) {
+            return List.of("key", id(o), from, to, matched, matched == 0 ? -1 : writtenAs);
+        }
+
+        @Override
         State feed(int b, State below) {
             byte[] written = keyBytes(o, writtenAs);
             int match = -1, count = 0;
@@ -219,14 +268,17 @@ public final class JsonGrammar {
             this.matched = matched;
         }
 
-        static ChoiceFrame of(List<String> values) {
-            byte[][] lits = new byte[values.size()][];
-            int[] all = new int[lits.length];
-            for (int i = 0; i < lits.length; i++) {
-                lits[i] = values.get(i).getBytes(StandardCharsets.UTF_8);
+        static ChoiceFrame of(byte[][] literals) {
+            int[] all = new int[literals.length];
+            for (int i = 0; i < all.length; i++) {
                 all[i] = i;
             }
-            return new ChoiceFrame(lits, all, 0);
+            return new ChoiceFrame(literals, all, 0);
+        }
+
+        @Override
+        List<Object> key(int horizon) {
+            return List.of("choice", id(literals), java.util.Arrays.stream(alive).boxed().toList(), matched);
         }
 
         @Override
@@ -272,6 +324,11 @@ public final class JsonGrammar {
             this.length = length;
             this.left = left;
             this.range = range;
+        }
+
+        @Override
+        List<Object> key(int horizon) {
+            return List.of("string", id(s), phase, canonical(length, s.minLength(), s.maxLength(), horizon), left, range);
         }
 
         @Override
@@ -361,6 +418,11 @@ public final class JsonGrammar {
         }
 
         @Override
+        List<Object> key(int horizon) {
+            return List.of("number", integer, phase, digits);
+        }
+
+        @Override
         State feed(int b, State below) {
             boolean digit = b >= '0' && b <= '9';
             int maxInt = integer ? MAX_INTEGER_DIGITS : MAX_NUMBER_DIGITS;
@@ -430,6 +492,11 @@ public final class JsonGrammar {
             this.a = a;
             this.phase = phase;
             this.items = items;
+        }
+
+        @Override
+        List<Object> key(int horizon) {
+            return List.of("array", id(a), phase, canonical(items, a.minItems(), a.maxItems(), horizon));
         }
 
         @Override

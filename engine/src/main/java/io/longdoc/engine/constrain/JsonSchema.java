@@ -51,8 +51,8 @@ public final class JsonSchema implements Serializable {
     public record BooleanNode() implements Node {
     }
 
-    /** Enum values, each as it is written in JSON; all strings or all integers. */
-    public record EnumNode(List<String> literals, boolean integers) implements Node {
+    /** Enum values, each as it is written in JSON (and as UTF-8 bytes); all strings or all integers. */
+    public record EnumNode(List<String> literals, boolean integers, byte[][] literalBytes) implements Node {
     }
 
     public record ArrayNode(Node items, int minItems, int maxItems) implements Node {
@@ -251,7 +251,11 @@ public final class JsonSchema implements Serializable {
                 literals.add(literal);
             }
         }
-        return new EnumNode(List.copyOf(literals), !strings);
+        byte[][] bytes = new byte[literals.size()][];
+        for (int i = 0; i < bytes.length; i++) {
+            bytes[i] = literals.get(i).getBytes(StandardCharsets.UTF_8);
+        }
+        return new EnumNode(List.copyOf(literals), !strings, bytes);
     }
 
     private static int count(JsonNode s, String key, String at, int absent) {

@@ -19,6 +19,16 @@ public final class TokenTrie {
     // the ids ending at it are tokensStart[n]..tokensStart[n+1]-1 in tokens.
     private final int[] childStart, childNode, tokensStart, tokens;
     private final byte[] childLabel;
+    private final int longestToken;
+    /** Masks already computed, by state key (LRU): inside a long string most steps repeat one key. */
+    private final java.util.LinkedHashMap<List<Object>, long[]> masks = new java.util.LinkedHashMap<>(64, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<List<Object>, long[]> eldest) {
+            return size() > MASK_CACHE_ENTRIES;
+        }
+    };
+    private static final int MASK_CACHE_ENTRIES = 1024;
+    private long maskHits, maskMisses;
 
     public TokenTrie(Tokenizer tokenizer) {
         this(bytesOf(tokenizer));
@@ -51,6 +61,11 @@ public final class TokenTrie {
             }
             ends.get(node).add(id);
         }
+        int longest = 0;
+        for (byte[] bytes : tokenBytes) {
+            longest = Math.max(longest, bytes == null ? 0 : bytes.length);
+        }
+        this.longestToken = longest;
         int n = children.size();
         childStart = new int[n + 1];
         tokensStart = new int[n + 1];
@@ -107,6 +122,35 @@ public final class TokenTrie {
     public int allowed(JsonGrammar.State state, boolean[] allowed) {
         Arrays.fill(allowed, false);
         return walk(0, state, allowed);
+    }
+
+    /**
+     * The allowed tokens of {@code state} as a bit set (token i at bit i % 64 of word i / 64),
+     * cached under the state's key: states that no token can tell apart share one mask.
+     */
+    public synchronized long[] mask(JsonGrammar.State state) {
+        List<Object> key = state.key(longestToken);
+        long[] bits = masks.get(key);
+        if (bits != null) {
+            maskHits++;
+            return bits;
+        }
+        maskMisses++;
+        boolean[] allowed = new boolean[vocabSize];
+        allowed(state, allowed);
+        bits = new long[(vocabSize + 63) / 64];
+        for (int id = 0; id < vocabSize; id++) {
+            if (allowed[id]) {
+                bits[id >>> 6] |= 1L << (id & 63);
+            }
+        }
+        masks.put(key, bits);
+        return bits;
+    }
+
+    /** {hits, misses} of the mask cache so far. */
+    public synchronized long[] maskCacheStats() {
+        return new long[] {maskHits, maskMisses};
     }
 
     private int walk(int node, JsonGrammar.State state, boolean[] allowed) {

@@ -168,6 +168,11 @@ class JsonConstraintTest {
                         slow += ok ? 1 : 0;
                     }
                     assertEquals(slow, count);
+                    // The cached mask (shared by states with the same key) says the same.
+                    long[] bits = trie.mask(s);
+                    for (int id = 0; id < vocab.length; id++) {
+                        assertEquals(allowed[id], (bits[id >>> 6] & (1L << (id & 63))) != 0, "cached mask, token " + id);
+                    }
                     if (i < doc.length) {
                         s = JsonGrammar.feed(s, doc[i]);
                     }
@@ -177,6 +182,21 @@ class JsonConstraintTest {
     }
 
     private static final String PIECES = "{}[]\",:0123456789abcdeftrus\\-.";
+
+    @Test
+    void masksAreCachedAcrossStatesNoTokenCanTellApart() {
+        byte[][] vocab = syntheticVocab(new SplittableRandom(3));
+        TokenTrie trie = new TokenTrie(vocab);
+        JsonSchema schema = JsonSchema.parse(ADVERSARIAL.get(0));
+        JsonGrammar.State s = JsonGrammar.feed(JsonGrammar.start(schema), "{\"title\":\"".getBytes(StandardCharsets.UTF_8));
+        for (int i = 0; i < 200; i++) {
+            trie.mask(s);
+            s = JsonGrammar.feed(s, 'x');
+        }
+        long[] stats = trie.maskCacheStats();
+        // A long unbounded string is one key after its first few characters.
+        assertTrue(stats[0] >= 190 && stats[1] <= 10, "hits " + stats[0] + ", misses " + stats[1]);
+    }
 
     /** Every single byte, JSON fragments, and random multi-byte strings (some invalid UTF-8). */
     private static byte[][] syntheticVocab(SplittableRandom random) {
