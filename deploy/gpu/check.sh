@@ -2,7 +2,8 @@
 # The GPU check: on a GPU box, runs every GPU test and the GPU benchmark (LongDoc and, as the
 # side-by-side peer, Hugging Face transformers on the same GPU) and writes a summary to $OUT
 # (summary.txt, summary.json, the JUnit reports, both benchmarks' JSON). Needs only the bundle
-# that deploy/gpu/bundle.sh made (no JDK, no network); within 8 minutes on one H200.
+# that deploy/gpu/bundle.sh made (no JDK, no network); within 8 minutes on one H200 (the steps'
+# time limits add up to 460 s: tests 150, LongDoc benchmark 190, transformers peer 120).
 #
 #   deploy/gpu/bundle.sh             # on the development machine
 #   OUT=/tmp/gpu-check deploy/gpu/check.sh [--skip-bench]
@@ -69,7 +70,7 @@ jvm=(--add-modules jdk.incubator.vector -Xmx8g)
 
 # Every test of the CUDA package; a missing GPU fails them instead of skipping.
 log "GPU tests"
-LONGDOC_REQUIRE_GPU=1 LONGDOC_SHARED="$bundle/shared" timeout 300 "$java" "${jvm[@]}" -jar "$console" execute \
+LONGDOC_REQUIRE_GPU=1 LONGDOC_SHARED="$bundle/shared" timeout 150 "$java" "${jvm[@]}" -jar "$console" execute \
     --class-path "$cp" --select-package io.longdoc.engine.cuda --reports-dir "$out/junit" --details=tree \
     --disable-banner --fail-if-no-tests > "$out/gpu-tests.txt" 2>&1
 tests_rc=$?
@@ -78,10 +79,10 @@ tail -25 "$out/gpu-tests.txt" >&2
 bench_rc=0
 if [[ -n "$gpu" && $skip_bench -eq 0 ]]; then
     log "LongDoc GPU benchmark"
-    timeout 240 "$java" "${jvm[@]}" -Xmx16g -cp "$cp" io.longdoc.engine.cuda.GpuBench --out "$out/gpu-bench.json" \
+    timeout 190 "$java" "${jvm[@]}" -Xmx16g -cp "$cp" io.longdoc.engine.cuda.GpuBench --out "$out/gpu-bench.json" \
         > "$out/gpu-bench.txt" 2>&1 || bench_rc=$?
     log "Hugging Face transformers peer"
-    timeout 150 python3 "$root/deploy/gpu/hf_peer.py" --out "$out/hf-peer.json" > "$out/hf-peer.txt" 2>&1 || bench_rc=$?
+    timeout 120 python3 "$root/deploy/gpu/hf_peer.py" --out "$out/hf-peer.json" > "$out/hf-peer.txt" 2>&1 || bench_rc=$?
 fi
 
 GPU="$gpu" CUBLAS="$cublas_note" DISCOVERY="$discovery" TESTS_RC=$tests_rc BENCH_RC=$bench_rc SECONDS_TOTAL=$(( $(date +%s) - started )) \

@@ -86,6 +86,7 @@ public final class GpuBench {
                 if (tokens == 32768) {
                     prefillSeconds32k = seconds;
                 }
+                save(out, result);   // partial results survive a time limit
             }
 
             // Decode: B sequences at context C, one token each per step.
@@ -121,6 +122,7 @@ public final class GpuBench {
                 if (batch == 12) {
                     step12 = seconds;
                 }
+                save(out, result);
             }
             if (prefillSeconds32k > 0 && step12 > 0) {
                 // 12 documents in flight: each is prefilled once, then 256 decode steps serve all 12.
@@ -137,6 +139,10 @@ public final class GpuBench {
         }
         Files.writeString(out, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");
         System.out.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result));
+    }
+
+    private static void save(Path out, ObjectNode result) throws IOException {
+        Files.writeString(out, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");
     }
 
     private static double runPrefill(CudaBackend gpu, ModelConfig c, int tokens) {
