@@ -110,8 +110,8 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
                            CompletableFuture<Attempt> result, String error) {
     }
 
-    /** The last generation of a document, and how many it took (extract retries once). */
-    private record Attempt(GenerationResult result, int tries, long nanos) {
+    /** The last generation of a document, how many it took (extract retries once), and the time and tokens of all of them. */
+    private record Attempt(GenerationResult result, int tries, long nanos, int tokens) {
     }
 
     @Override
@@ -154,14 +154,14 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
             private CompletableFuture<Attempt> generate(int[] prompt, long seed) {
                 SamplingParams first = s.sampling().withSeed(seed);
                 if (s.schema() == null) {
-                    return engine.submit(prompt, first).thenApply(r -> new Attempt(r, 1, r.totalNanos()));
+                    return engine.submit(prompt, first).thenApply(r -> new Attempt(r, 1, r.totalNanos(), r.outputIds().length));
                 }
                 return engine.submit(prompt, first, new JsonConstraint(s.schema(), engine.tokenTrie())).thenCompose(r -> {
                     if (!r.finishReason().equals("length")) {
-                        return CompletableFuture.completedFuture(new Attempt(r, 1, r.totalNanos()));
+                        return CompletableFuture.completedFuture(new Attempt(r, 1, r.totalNanos(), r.outputIds().length));
                     }
                     SamplingParams retry = retryParams(first);
-                    return engine.submit(prompt, retry, new JsonConstraint(s.schema(), engine.tokenTrie())).thenApply(r2 -> new Attempt(r2, 2, r.totalNanos() + r2.totalNanos()));
+                    return engine.submit(prompt, retry, new JsonConstraint(s.schema(), engine.tokenTrie())).thenApply(r2 -> new Attempt(r2, 2, r.totalNanos() + r2.totalNanos(), r.outputIds().length + r2.outputIds().length));
                 });
             }
 
@@ -232,7 +232,7 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
                 values[k] = p.seed;
                 if (rowsDone != null) {
                     rowsDone.add(1);
-                    tokensDone.add(r == null ? 0 : r.outputIds().length);
+                    tokensDone.add(attempt == null ? 0 : attempt.tokens());   // every attempt's tokens: the work done
                 }
                 return RowFactory.create(values);
             }
