@@ -96,7 +96,7 @@ public final class GenerateCommand {
     static int[] promptIds(Engine engine, String text, boolean chat, PromptTemplate template) {
         Tokenizer tok = requireTokenizer(engine);
         if (template != null) {
-            ChatFormat format = template.name().startsWith("plain") ? ChatFormat.PLAIN : ChatFormat.of(engine.config());
+            ChatFormat format = ChatFormat.forTemplate(template, engine.config());
             return format.wrap(tok, template.system(), template.userText(text));
         }
         if (chat) {

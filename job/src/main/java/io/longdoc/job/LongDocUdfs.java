@@ -1,7 +1,6 @@
 package io.longdoc.job;
 
 import com.typesafe.config.Config;
-import io.longdoc.engine.constrain.JsonConstraint;
 import io.longdoc.engine.constrain.JsonSchema;
 import io.longdoc.engine.model.ModelConfig;
 import io.longdoc.engine.prompt.ChatFormat;
@@ -15,6 +14,7 @@ import io.longdoc.engine.truncation.MiddleTruncation;
 import io.longdoc.udfs.DocumentPrompt;
 import io.longdoc.udfs.EngineHolder;
 import io.longdoc.udfs.ExtractedRows;
+import io.longdoc.udfs.Generation;
 import io.longdoc.udfs.TokenizerHolder;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -57,7 +57,7 @@ public final class LongDocUdfs {
         String model = Path.of(u.getString("model")).toAbsolutePath().toString();
         ModelConfig mc = ModelConfig.load(Path.of(model));
         PromptTemplate template = RunCommand.template(u.hasPath("template") ? u.getString("template") : null, mc, "summarize");
-        ChatFormat format = template.name().startsWith("plain") ? ChatFormat.PLAIN : ChatFormat.of(mc);
+        ChatFormat format = ChatFormat.forTemplate(template, mc);
         int maxNew = u.hasPath("max-new-tokens") ? u.getInt("max-new-tokens") : template.maxNewTokens();
         int context = u.hasPath("context-tokens") ? u.getInt("context-tokens") : mc.contextLength();
         EngineSettings engine = EngineOptions.settings(config);
@@ -101,10 +101,10 @@ public final class LongDocUdfs {
         JsonSchema schema = JsonSchema.load(Path.of(u.getString("schema")));
         String templateName = u.hasPath("extract-template") ? u.getString("extract-template") : null;
         PromptTemplate template = RunCommand.template(templateName, mc, "extract").withSchema(schema.text());
-        ChatFormat format = template.name().startsWith("plain") ? ChatFormat.PLAIN : ChatFormat.of(mc);
+        ChatFormat format = ChatFormat.forTemplate(template, mc);
         int maxNew = u.hasPath("max-new-tokens") ? u.getInt("max-new-tokens") : template.maxNewTokens();
         SamplingParams greedy = new SamplingParams(maxNew, 0f, 0, 1f, template.repetitionPenalty(), 0, false, new int[0]);
-        SamplingParams retry = greedy.withTemperature((float) config.getDouble("longdoc.run.extract-retry-temperature")).withSeed(1);
+        float retryTemperature = (float) config.getDouble("longdoc.run.extract-retry-temperature");
         spark.udf().register(EXTRACT_FUNCTION, (UDF1<String, Row>) text -> {
             if (text == null) {
                 return null;
@@ -113,15 +113,12 @@ public final class LongDocUdfs {
             DocumentPrompt prompt = new DocumentPrompt(e.tokenizer(), template, format, context, maxNew);
             int[] ids = prompt.prompt(prompt.cut(e.tokenizer().encode(text)));
             try {
-                GenerationResult r = e.submit(ids, greedy, new JsonConstraint(schema, e.tokenTrie())).get();
-                if (r.finishReason().equals("length")) {
-                    r = e.submit(ids, retry, new JsonConstraint(schema, e.tokenTrie())).get();
-                }
-                if (r.finishReason().equals("length")) {
+                Generation.Attempt attempt = Generation.run(e, ids, greedy, schema, retryTemperature).get();
+                if (attempt.jsonUnclosed()) {
                     throw new IllegalStateException("extract_fields: the JSON did not close within " + maxNew
-                            + " new tokens, twice; raise longdoc.udf.max-new-tokens");
+                            + " new tokens, in 2 tries; raise longdoc.udf.max-new-tokens");
                 }
-                return ExtractedRows.parse(schema, e.tokenizer().decode(r.contentIds()));
+                return ExtractedRows.parse(schema, e.tokenizer().decode(attempt.result().contentIds()));
             } catch (ExecutionException ex) {
                 throw new IllegalStateException("extract_fields failed: " + ex.getCause(), ex.getCause());
             }

@@ -122,7 +122,7 @@ public final class RunCommand {
         if (schema != null) {
             template = template.withSchema(schema.text());
         }
-        ChatFormat format = template.name().startsWith("plain") ? ChatFormat.PLAIN : ChatFormat.of(model);
+        ChatFormat format = ChatFormat.forTemplate(template, model);
         int context = args.getInt("context-tokens") != null ? args.getInt("context-tokens") : model.contextLength();
         int maxNew = args.getInt("max-new-tokens") != null ? args.getInt("max-new-tokens") : template.maxNewTokens();
         int[][] around = format.around(tok, template.system(), template.before(), template.after());

@@ -1,6 +1,5 @@
 package io.longdoc.udfs;
 
-import io.longdoc.engine.constrain.JsonConstraint;
 import io.longdoc.engine.constrain.JsonSchema;
 import io.longdoc.engine.prompt.ChatFormat;
 import io.longdoc.engine.prompt.PromptTemplate;
@@ -31,11 +30,9 @@ import org.apache.spark.sql.types.StructType;
  * in bounded memory. A row that fails (null text, an engine error on it) comes out with status
  * {@code error} and its message; the rest of the partition carries on.
  *
- * <p>Extract (a schema in the settings): decoding is constrained to JSON valid for the schema, and
- * the text is parsed into the {@code extracted} struct column. When the JSON has not closed by
- * max_new_tokens, the document is generated once more with a fresh seed (sampling at the retry
- * temperature when the first try was greedy, since a greedy rerun would repeat itself); if that
- * does not close either, the row gets status error.
+ * <p>Extract (a schema in the settings): decoding is constrained to JSON valid for the schema
+ * ({@link Generation}, with its one retry), and the text is parsed into the {@code extracted}
+ * struct column; a JSON that does not close on the retry either gives the row status error.
  */
 public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Row> {
     /** Everything a task needs, shipped from the driver. */
@@ -107,11 +104,7 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
 
     /** A document in the engine, with what its output row needs. */
     private record Pending(Row input, long seed, int inputTokens, MiddleTruncation.Result cut,
-                           CompletableFuture<Attempt> result, String error) {
-    }
-
-    /** The last generation of a document, how many it took (extract retries once), and the time and tokens of all of them. */
-    private record Attempt(GenerationResult result, int tries, long nanos, int tokens) {
+                           CompletableFuture<Generation.Attempt> result, String error) {
     }
 
     @Override
@@ -126,6 +119,7 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
         Tokenizer tok = engine.tokenizer();
         DocumentPrompt documentPrompt = new DocumentPrompt(tok, s.template(), s.format(), s.contextTokens(), s.sampling().maxNewTokens());
         String templateHash = s.template().hash();
+        int resultWidth = resultColumns(s.schema()).size();   // once per partition, not per row
         ArrayDeque<Pending> window = new ArrayDeque<>();
 
         return new Iterator<>() {
@@ -151,18 +145,8 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
                 }
             }
 
-            private CompletableFuture<Attempt> generate(int[] prompt, long seed) {
-                SamplingParams first = s.sampling().withSeed(seed);
-                if (s.schema() == null) {
-                    return engine.submit(prompt, first).thenApply(r -> new Attempt(r, 1, r.totalNanos(), r.outputIds().length));
-                }
-                return engine.submit(prompt, first, new JsonConstraint(s.schema(), engine.tokenTrie())).thenCompose(r -> {
-                    if (!r.finishReason().equals("length")) {
-                        return CompletableFuture.completedFuture(new Attempt(r, 1, r.totalNanos(), r.outputIds().length));
-                    }
-                    SamplingParams retry = retryParams(first);
-                    return engine.submit(prompt, retry, new JsonConstraint(s.schema(), engine.tokenTrie())).thenApply(r2 -> new Attempt(r2, 2, r.totalNanos() + r2.totalNanos(), r.outputIds().length + r2.outputIds().length));
-                });
+            private CompletableFuture<Generation.Attempt> generate(int[] prompt, long seed) {
+                return Generation.run(engine, prompt, s.sampling().withSeed(seed), s.schema(), s.retryTemperature());
             }
 
             @Override
@@ -181,13 +165,13 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
             }
 
             private Row toRow(Pending p) {
-                Object[] values = new Object[p.input.length() - 1 + resultColumns(s.schema()).size()];
+                Object[] values = new Object[p.input.length() - 1 + resultWidth];
                 int k = 0;
                 values[k++] = p.input.isNullAt(0) ? null : p.input.getString(0);
                 for (int i = 2; i < p.input.length(); i++) {
                     values[k++] = p.input.get(i);
                 }
-                Attempt attempt = null;
+                Generation.Attempt attempt = null;
                 String error = p.error;
                 if (error == null) {
                     try {
@@ -203,7 +187,7 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
                 String output = r == null ? null : tok.decode(r.contentIds());
                 Row extracted = null;
                 if (r != null && s.schema() != null) {
-                    if (r.finishReason().equals("length")) {
+                    if (attempt.jsonUnclosed()) {
                         error = "the JSON did not close within " + r.outputIds().length + " new tokens, in " + attempt.tries()
                                 + " tries (the second with a fresh seed); raise --max-new-tokens";
                     } else {
@@ -237,14 +221,6 @@ public final class DocumentTaskFunction implements MapPartitionsFunction<Row, Ro
                 return RowFactory.create(values);
             }
         };
-    }
-
-    /** The retry of an extraction that did not close: a fresh seed, and sampling if the first try was greedy. */
-    SamplingParams retryParams(SamplingParams first) {
-        long seed = first.seed() * 0x5DEECE66DL + 0xB;
-        float temperature = first.isGreedy() ? s.retryTemperature() : first.temperature();
-        return new SamplingParams(first.maxNewTokens(), temperature, first.topK(), first.topP(), first.repetitionPenalty(), seed,
-                first.ignoreEos(), first.stopIds());
     }
 
     /** The sampling seed of a row: the run's seed mixed with its id, so reruns reproduce it. */

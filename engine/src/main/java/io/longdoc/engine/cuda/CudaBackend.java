@@ -6,6 +6,7 @@ import io.longdoc.engine.model.Rope;
 import io.longdoc.engine.model.Tensor;
 import io.longdoc.engine.runtime.Backend;
 import io.longdoc.engine.runtime.Chunk;
+import io.longdoc.engine.tokenizer.IntList;
 import java.util.ArrayList;
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
@@ -54,7 +55,7 @@ public final class CudaBackend implements Backend {
     private final CUdeviceptr partO, partM, partL;   // split-K partials (splits, T, heads[, headDim]) FP32
     private final CUdeviceptr cos, sin;        // (T, headDim/2) FP32
     private final CUdeviceptr ints;            // the step's int32 inputs, packed (see forward)
-    private final java.nio.IntBuffer intsPinned;   // their page-locked host staging
+    private final java.nio.ByteBuffer intsPinned;  // their page-locked host staging
     private final int intsCapacity;
     private CUdeviceptr sampleWords, sampleFloats, sampleInts, sampleLongs, sampled;   // sampling inputs and output, grown on demand
     private java.nio.ByteBuffer samplePinned;
@@ -133,7 +134,7 @@ public final class CudaBackend implements Backend {
             sin = gpu.allocate(t * (c.headDim() / 2) * 4);
             intsCapacity = (int) (16 * t + 4L * maxKvBlocks + 1024);
             ints = gpu.allocate((long) intsCapacity * 4);
-            intsPinned = gpu.allocatePinnedInts(intsCapacity);
+            intsPinned = gpu.allocatePinned(4L * intsCapacity);
             growLogits(Math.min(maxTokensPerStep, 64));
 
             // The KV pool: what the memory fraction leaves, capped at what is worth having.
@@ -249,23 +250,6 @@ public final class CudaBackend implements Backend {
         return blockSize;
     }
 
-    /** The step's int32 inputs, packed into one upload: offsets of each array in {@link #ints}. */
-    private static final class StepInts {
-        final List<Integer> data = new ArrayList<>();
-
-        int add(int[] values) {
-            int at = data.size();
-            for (int v : values) {
-                data.add(v);
-            }
-            return at;
-        }
-
-        int[] toArray() {
-            return data.stream().mapToInt(Integer::intValue).toArray();
-        }
-    }
-
     @Override
     public float[][] forward(List<Chunk> chunks) {
         int wanted = runStep(chunks);
@@ -377,17 +361,14 @@ public final class CudaBackend implements Backend {
         int half = c.headDim() / 2;
         int[] ids = new int[tokens], slot = new int[tokens], pos = new int[tokens], rows = new int[wanted];
         float[] cosHost = new float[tokens * half], sinHost = new float[tokens * half];
-        List<Integer> seqTableStart = new ArrayList<>();
-        List<Integer> tables = new ArrayList<>();
+        IntList seqTableStart = new IntList(), tables = new IntList();
         List<int[]> prefillTiles = new ArrayList<>(), decodeTiles = new ArrayList<>();   // {seq, first, count}
         float[] cosRow = new float[half], sinRow = new float[half];
         int t = 0, r = 0, maxDecodePos = 0;
         for (int s = 0; s < chunks.size(); s++) {
             Chunk ch = chunks.get(s);
             seqTableStart.add(tables.size());
-            for (int b : ch.blockTable()) {
-                tables.add(b);
-            }
+            tables.addAll(ch.blockTable());
             int first = t;
             for (int i = 0; i < ch.tokens().length; i++, t++) {
                 int id = ch.tokens()[i];
@@ -424,20 +405,18 @@ public final class CudaBackend implements Backend {
         int splitLen = ((maxDecodePos + 1 + splits - 1) / splits + CudaOps.ATTENTION_KEY_TILE - 1)
                 / CudaOps.ATTENTION_KEY_TILE * CudaOps.ATTENTION_KEY_TILE;
 
-        // One upload for every int input of the step.
-        StepInts packed = new StepInts();
-        int idsAt = packed.add(ids), slotAt = packed.add(slot), posAt = packed.add(pos), rowsAt = packed.add(rows);
-        int tablesAt = packed.add(tables.stream().mapToInt(Integer::intValue).toArray());
-        int startsAt = packed.add(seqTableStart.stream().mapToInt(Integer::intValue).toArray());
+        // One upload for every int input of the step, packed; each array's offset is kept for its kernel.
+        IntList packed = new IntList();
+        int idsAt = add(packed, ids), slotAt = add(packed, slot), posAt = add(packed, pos), rowsAt = add(packed, rows);
+        int tablesAt = add(packed, tables.toArray()), startsAt = add(packed, seqTableStart.toArray());
         int[] prefillAt = addTiles(packed, prefillTiles), decodeAt = addTiles(packed, decodeTiles);
-        int mergeAt = packed.add(decodeTiles.stream().mapToInt(d -> d[1]).toArray());
+        int mergeAt = add(packed, decodeTiles.stream().mapToInt(d -> d[1]).toArray());
         int[] all = packed.toArray();
         if (all.length > intsCapacity) {
             throw new IllegalArgumentException("step inputs of " + all.length + " ints exceed the CUDA backend's buffer of " + intsCapacity);
         }
-        intsPinned.clear();
-        intsPinned.put(all);
-        gpu.uploadAsync(ints, gpu.pinnedBytes(intsPinned), 4L * all.length);
+        intsPinned.asIntBuffer().put(all);   // a fresh view: the buffer itself stays at position 0
+        gpu.uploadAsync(ints, intsPinned, 4L * all.length);
         gpu.upload(cos, cosHost, cosHost.length);
         gpu.upload(sin, sinHost, sinHost.length);
         CudaOps.AttentionInputs attentionInputs = new CudaOps.AttentionInputs(at(tablesAt), at(startsAt), at(posAt), blockSize);
@@ -482,11 +461,17 @@ public final class CudaBackend implements Backend {
         return wanted;
     }
 
-    private static int[] addTiles(StepInts packed, List<int[]> tiles) {
+    private static int add(IntList packed, int[] values) {
+        int at = packed.size();
+        packed.addAll(values);
+        return at;
+    }
+
+    private static int[] addTiles(IntList packed, List<int[]> tiles) {
         return new int[] {
-            packed.add(tiles.stream().mapToInt(x -> x[0]).toArray()),
-            packed.add(tiles.stream().mapToInt(x -> x[1]).toArray()),
-            packed.add(tiles.stream().mapToInt(x -> x[2]).toArray())};
+            add(packed, tiles.stream().mapToInt(x -> x[0]).toArray()),
+            add(packed, tiles.stream().mapToInt(x -> x[1]).toArray()),
+            add(packed, tiles.stream().mapToInt(x -> x[2]).toArray())};
     }
 
     private CUdeviceptr at(int intOffset) {

@@ -238,21 +238,6 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
-    /** The pinned bytes behind an int view (its backing page-locked buffer from position 0). */
-    public java.nio.ByteBuffer pinnedBytes(java.nio.IntBuffer view) {
-        return pinnedViews.get(view);
-    }
-
-    private final java.util.IdentityHashMap<java.nio.IntBuffer, java.nio.ByteBuffer> pinnedViews = new java.util.IdentityHashMap<>();
-
-    /** An int view of pinned memory that {@link #pinnedBytes} maps back to its bytes. */
-    public java.nio.IntBuffer allocatePinnedInts(int count) {
-        java.nio.ByteBuffer b = allocatePinned(4L * count);
-        java.nio.IntBuffer view = b.asIntBuffer();
-        pinnedViews.put(view, b);
-        return view;
-    }
-
     /** bytes [offset, offset + length) of a pinned buffer as their own buffer (position 0, native order). */
     public java.nio.ByteBuffer pinnedSlice(java.nio.ByteBuffer pinnedBuffer, long offset, long length) {
         return pinnedBuffer.duplicate().position((int) offset).limit((int) (offset + length)).slice().order(java.nio.ByteOrder.nativeOrder());

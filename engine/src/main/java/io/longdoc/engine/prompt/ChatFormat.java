@@ -90,4 +90,9 @@ public enum ChatFormat {
     public static ChatFormat of(ModelConfig config) {
         return config.isIndex() ? INDEX : LLAMA_INST;
     }
+
+    /** The wrapping for a template: none for the plain-* templates (for base models), else the model family's chat format. */
+    public static ChatFormat forTemplate(PromptTemplate template, ModelConfig config) {
+        return template.name().startsWith("plain") ? PLAIN : of(config);
+    }
 }
