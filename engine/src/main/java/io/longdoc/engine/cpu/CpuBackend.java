@@ -7,8 +7,6 @@ import io.longdoc.engine.model.Tensor;
 import io.longdoc.engine.runtime.Backend;
 import io.longdoc.engine.runtime.Chunk;
 import java.util.List;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
 
 /**
  * The forward pass on the CPU, in FP32, multithreaded. All tokens of a step (prefill chunks and
@@ -46,7 +44,7 @@ public final class CpuBackend implements Backend {
     private final LlamaWeights w;
     private final Rope rope;
     private final VectorMath math;
-    private final ForkJoinPool pool;
+    private final WorkerTeam team;
     private final int blockSize;
     private final int blocks;
     private final float[][] keyCache;    // per layer: (blocks * blockSize, K)
@@ -57,7 +55,7 @@ public final class CpuBackend implements Backend {
         this.w = weights;
         this.rope = new Rope(c);
         this.math = math;
-        this.pool = new ForkJoinPool(Math.max(1, threads));
+        this.team = new WorkerTeam(Math.max(1, threads));
         this.blockSize = blockSize;
         this.blocks = kvBlocks;
         long floatsPerLayer = (long) kvBlocks * blockSize * c.kvDim();
@@ -80,7 +78,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String name() {
-        return "cpu (" + math.name() + ", " + pool.getParallelism() + " threads)";
+        return "cpu (" + math.name() + ", " + team.size() + " threads)";
     }
 
     @Override
@@ -232,32 +230,9 @@ public final class CpuBackend implements Backend {
             multiplyRows(weight, 0, rows, in, out);
             return out;
         }
-        int grain = Math.max(16, rows / (pool.getParallelism() * 8));
-        pool.invoke(new RecursiveAction() {
-            @Override
-            protected void compute() {
-                rowRange(0, rows);
-            }
-
-            void rowRange(int from, int to) {
-                if (to - from > grain) {
-                    int mid = (from + to) >>> 1;
-                    invokeAll(new RecursiveAction() {
-                        @Override
-                        protected void compute() {
-                            rowRange(from, mid);
-                        }
-                    }, new RecursiveAction() {
-                        @Override
-                        protected void compute() {
-                            rowRange(mid, to);
-                        }
-                    });
-                    return;
-                }
-                multiplyRows(weight, from, to, in, out);
-            }
-        });
+        // Several ranges per thread, so a thread slowed by another process hands its share to the others.
+        int grain = Math.max(16, rows / (team.size() * 8));
+        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, out));
         return out;
     }
 
@@ -332,31 +307,7 @@ public final class CpuBackend implements Backend {
             attend(0, tokens * heads, q, chunkOf, posOf, keys, values, out);
             return out;
         }
-        pool.invoke(new RecursiveAction() {
-            @Override
-            protected void compute() {
-                range(0, tokens * heads);
-            }
-
-            void range(int from, int to) {
-                if (to - from > 4) {
-                    int mid = (from + to) >>> 1;
-                    invokeAll(new RecursiveAction() {
-                        @Override
-                        protected void compute() {
-                            range(from, mid);
-                        }
-                    }, new RecursiveAction() {
-                        @Override
-                        protected void compute() {
-                            range(mid, to);
-                        }
-                    });
-                    return;
-                }
-                attend(from, to, q, chunkOf, posOf, keys, values, out);
-            }
-        });
+        team.run(tokens * heads, 4, (from, to) -> attend(from, to, q, chunkOf, posOf, keys, values, out));
         return out;
     }
 
@@ -426,6 +377,6 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void close() {
-        pool.shutdown();
+        team.close();
     }
 }
