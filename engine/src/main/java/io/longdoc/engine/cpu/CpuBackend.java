@@ -1,11 +1,13 @@
 package io.longdoc.engine.cpu;
 
+import io.longdoc.engine.model.DType;
 import io.longdoc.engine.model.LlamaWeights;
 import io.longdoc.engine.model.ModelConfig;
 import io.longdoc.engine.model.Rope;
 import io.longdoc.engine.model.Tensor;
 import io.longdoc.engine.runtime.Backend;
 import io.longdoc.engine.runtime.Chunk;
+import java.nio.ByteBuffer;
 import java.util.List;
 
 /**
@@ -47,7 +49,9 @@ public final class CpuBackend implements Backend {
     private final WorkerTeam team;
     private final int blockSize;
     private final int blocks;
-    private final float[][] keyCache;    // per layer: (blocks * blockSize, K)
+    // Keys are stored transposed within each block, (K, blockSize): scoring a block against a query
+    // then reads consecutive positions per dimension, which fills SIMD lanes even for 8-wide heads.
+    private final float[][] keyCache;    // per layer: (blocks, K, blockSize)
     private final float[][] valueCache;  // per layer: (blocks * blockSize, K)
 
     public CpuBackend(LlamaWeights weights, int kvBlocks, int blockSize, int threads, VectorMath math) {
@@ -146,9 +150,12 @@ public final class CpuBackend implements Backend {
                 for (int h = 0; h < c.kvHeads(); h++) {
                     Rope.rotate(k[i], h * c.headDim(), c.headDim(), cos[i], sin[i]);
                 }
-                int slot = cacheSlot(chunkOf[i].blockTable(), posOf[i]);
-                System.arraycopy(k[i], 0, keyCache[l], slot * c.kvDim(), c.kvDim());
-                System.arraycopy(v[i], 0, valueCache[l], slot * c.kvDim(), c.kvDim());
+                int block = chunkOf[i].blockTable()[posOf[i] / blockSize], offset = posOf[i] % blockSize;
+                float[] keys = keyCache[l];
+                for (int d = 0, at = block * blockSize * c.kvDim() + offset; d < c.kvDim(); d++, at += blockSize) {
+                    keys[at] = k[i][d];
+                }
+                System.arraycopy(v[i], 0, valueCache[l], (block * blockSize + offset) * c.kvDim(), c.kvDim());
             }
 
             // Causal attention of each query over its sequence's cached keys.   att: (T, Q)
@@ -162,10 +169,7 @@ public final class CpuBackend implements Backend {
             float[][] gate = matmul(xb, layer.gate);
             float[][] up = matmul(xb, layer.up);
             for (int i = 0; i < tokens; i++) {
-                for (int j = 0; j < c.hiddenDim(); j++) {
-                    float g = gate[i][j];
-                    gate[i][j] = g / (1f + (float) Math.exp(-g)) * up[i][j];
-                }
+                math.swiglu(gate[i], up[i], c.hiddenDim());   // gate = silu(gate) · up
             }
             addInPlace(x, matmul(gate, layer.down));
         }
@@ -188,10 +192,6 @@ public final class CpuBackend implements Backend {
             }
         }
         return logits;
-    }
-
-    private int cacheSlot(int[] blockTable, int pos) {
-        return blockTable[pos / blockSize] * blockSize + pos % blockSize;
     }
 
     private float[][] rmsNorm(float[][] x, float[] weight) {
@@ -239,6 +239,17 @@ public final class CpuBackend implements Backend {
     /** out[i][r] for rows [from, to): weight rows read in blocks that stay in cache while every token uses them. */
     private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] out) {
         int cols = weight.cols();
+        if (weight.dtype == DType.F32 && in.length < 4) {
+            // Few tokens (decode): F32 rows are read in place from the mapped file. A copy would
+            // double the memory traffic, and the batched kernels below need more tokens to pay for it.
+            ByteBuffer bytes = weight.bytes();
+            for (int r = from; r < to; r++) {
+                for (int i = 0; i < in.length; i++) {
+                    out[i][r] = math.dotF32(bytes, r * cols * Float.BYTES, in[i], cols);
+                }
+            }
+            return;
+        }
         if (cols > ROW_BLOCK_FLOATS) {
             // Rows longer than the scratch block (hidden sizes over 16K): one row at a time.
             float[] row = new float[cols];
@@ -311,10 +322,10 @@ public final class CpuBackend implements Backend {
         return out;
     }
 
-    /** Head dimensions below this use plain loops: a SIMD call per cached position costs more than it saves. */
-    private static final int SIMD_HEAD_DIM = 32;
-
-    /** Attention for the (token, head) pairs numbered [from, to): softmax(q·Kᵀ/√d)·V over the token's visible positions. */
+    /**
+     * Attention for the (token, head) pairs numbered [from, to): softmax(q·Kᵀ/√d)·V over the token's
+     * visible positions, a KV block at a time.
+     */
     private void attend(int from, int to, float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values, float[][] out) {
         int heads = c.heads(), hd = c.headDim(), kvDim = c.kvDim();
         int group = heads / c.kvHeads();
@@ -326,51 +337,30 @@ public final class CpuBackend implements Backend {
             int pos = posOf[i];
             int first = c.slidingWindow() > 0 ? Math.max(0, pos - c.slidingWindow() + 1) : 0;
             int[] table = chunkOf[i].blockTable();
-            float[] scores = sc.scores(pos - first + 1);
+            float[] scores = sc.scores(pos - first + 1);  // (visible positions)
             float[] qi = q[i], oi = out[i];
-            float max = Float.NEGATIVE_INFINITY;
-            // Walk the sequence's blocks in order: positions within a block are consecutive cache slots.
+
+            // Scores q·k of every visible position, block by block.
             for (int j = first; j <= pos; ) {
-                int blockStart = (j / blockSize) * blockSize;
-                int slotBase = table[j / blockSize] * blockSize - blockStart;
-                int end = Math.min(pos, blockStart + blockSize - 1);
-                for (; j <= end; j++) {
-                    int k = (slotBase + j) * kvDim + kvOff;
-                    float sc0;
-                    if (hd >= SIMD_HEAD_DIM) {
-                        sc0 = math.dot(qi, qOff, keys, k, hd);
-                    } else {
-                        sc0 = 0f;
-                        for (int d = 0; d < hd; d++) {
-                            sc0 += qi[qOff + d] * keys[k + d];
-                        }
-                    }
-                    sc0 *= invSqrt;
-                    scores[j - first] = sc0;
-                    max = Math.max(max, sc0);
-                }
+                int offset = j % blockSize, n = Math.min(pos + 1 - j, blockSize - offset);
+                int block = table[j / blockSize];
+                math.dotColumns(qi, qOff, keys, (block * blockSize * kvDim) + kvOff * blockSize + offset, blockSize, hd, scores, j - first, n);
+                j += n;
             }
-            double sum = 0;
-            for (int j = 0; j <= pos - first; j++) {
-                scores[j] = FastExp.exp(scores[j] - max);
-                sum += scores[j];
-            }
-            float inv = (float) (1.0 / sum);
+
+            // Softmax numerators; the division by their sum is applied once to the output.
+            float sum = math.softmaxNumerators(scores, 0, pos - first + 1, invSqrt);
+
+            // Values weighted by the numerators, block by block, then normalised.
             for (int j = first; j <= pos; ) {
-                int blockStart = (j / blockSize) * blockSize;
-                int slotBase = table[j / blockSize] * blockSize - blockStart;
-                int end = Math.min(pos, blockStart + blockSize - 1);
-                for (; j <= end; j++) {
-                    int v = (slotBase + j) * kvDim + kvOff;
-                    float p = scores[j - first] * inv;
-                    if (hd >= SIMD_HEAD_DIM) {
-                        math.axpy(p, values, v, oi, qOff, hd);
-                    } else {
-                        for (int d = 0; d < hd; d++) {
-                            oi[qOff + d] += p * values[v + d];
-                        }
-                    }
-                }
+                int offset = j % blockSize, n = Math.min(pos + 1 - j, blockSize - offset);
+                int block = table[j / blockSize];
+                math.addWeightedRows(scores, j - first, n, values, (block * blockSize + offset) * kvDim + kvOff, kvDim, hd, oi, qOff);
+                j += n;
+            }
+            float inv = 1f / sum;
+            for (int d = 0; d < hd; d++) {
+                oi[qOff + d] *= inv;
             }
         }
     }

@@ -1,6 +1,10 @@
 package io.longdoc.engine.cpu;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -35,6 +39,32 @@ final class SimdMath extends VectorMath {
         float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             s += a[aOff + i] * b[bOff + i];
+        }
+        return s;
+    }
+
+    @Override
+    public float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n) {
+        int lanes = S.length();
+        if (n < 4 * lanes) {
+            return SCALAR.dotF32(bytes, byteOff, x, n);
+        }
+        ByteOrder le = ByteOrder.LITTLE_ENDIAN;
+        FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S), acc2 = FloatVector.zero(S), acc3 = FloatVector.zero(S);
+        int i = 0;
+        for (; i + 4 * lanes <= n; i += 4 * lanes) {
+            int at = byteOff + 4 * i;
+            acc0 = FloatVector.fromByteBuffer(S, bytes, at, le).fma(FloatVector.fromArray(S, x, i), acc0);
+            acc1 = FloatVector.fromByteBuffer(S, bytes, at + 4 * lanes, le).fma(FloatVector.fromArray(S, x, i + lanes), acc1);
+            acc2 = FloatVector.fromByteBuffer(S, bytes, at + 8 * lanes, le).fma(FloatVector.fromArray(S, x, i + 2 * lanes), acc2);
+            acc3 = FloatVector.fromByteBuffer(S, bytes, at + 12 * lanes, le).fma(FloatVector.fromArray(S, x, i + 3 * lanes), acc3);
+        }
+        for (; i + lanes <= n; i += lanes) {
+            acc0 = FloatVector.fromByteBuffer(S, bytes, byteOff + 4 * i, le).fma(FloatVector.fromArray(S, x, i), acc0);
+        }
+        float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s += bytes.getFloat(byteOff + 4 * i) * x[i];
         }
         return s;
     }
@@ -128,5 +158,150 @@ final class SimdMath extends VectorMath {
         for (; i < n; i++) {
             y[yOff + i] += alpha * x[xOff + i];
         }
+    }
+
+    @Override
+    public void dotColumns(float[] q, int qOff, float[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n) {
+        int lanes = S.length();
+        int o = 0;
+        // Two position vectors × even/odd dimensions: four independent FMA chains.
+        for (; o + 2 * lanes <= n; o += 2 * lanes) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S);
+            int d = 0;
+            for (; d + 1 < dims; d += 2) {
+                int row = kOff + d * stride + o;
+                FloatVector qa = FloatVector.broadcast(S, q[qOff + d]), qb = FloatVector.broadcast(S, q[qOff + d + 1]);
+                a0 = FloatVector.fromArray(S, kT, row).fma(qa, a0);
+                a1 = FloatVector.fromArray(S, kT, row + lanes).fma(qa, a1);
+                b0 = FloatVector.fromArray(S, kT, row + stride).fma(qb, b0);
+                b1 = FloatVector.fromArray(S, kT, row + stride + lanes).fma(qb, b1);
+            }
+            if (d < dims) {
+                int row = kOff + d * stride + o;
+                FloatVector qa = FloatVector.broadcast(S, q[qOff + d]);
+                a0 = FloatVector.fromArray(S, kT, row).fma(qa, a0);
+                a1 = FloatVector.fromArray(S, kT, row + lanes).fma(qa, a1);
+            }
+            a0.add(b0).intoArray(out, outOff + o);
+            a1.add(b1).intoArray(out, outOff + o + lanes);
+        }
+        for (; o + lanes <= n; o += lanes) {
+            FloatVector a0 = FloatVector.zero(S);
+            for (int d = 0; d < dims; d++) {
+                a0 = FloatVector.fromArray(S, kT, kOff + d * stride + o).fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+            }
+            a0.intoArray(out, outOff + o);
+        }
+        if (o < n) {
+            SCALAR.dotColumns(q, qOff, kT, kOff + o, stride, dims, out, outOff + o, n - o);
+        }
+    }
+
+    @Override
+    public void addWeightedRows(float[] p, int pOff, int n, float[] v, int vOff, int stride, int dims, float[] out, int outOff) {
+        int lanes = S.length();
+        int c = 0;
+        for (; c + lanes <= dims; c += lanes) {
+            // Two accumulators, alternating positions, halve the FMA dependency chain.
+            FloatVector acc0 = FloatVector.fromArray(S, out, outOff + c), acc1 = FloatVector.zero(S);
+            int o = 0;
+            for (; o + 1 < n; o += 2) {
+                int row = vOff + o * stride + c;
+                acc0 = FloatVector.fromArray(S, v, row).fma(FloatVector.broadcast(S, p[pOff + o]), acc0);
+                acc1 = FloatVector.fromArray(S, v, row + stride).fma(FloatVector.broadcast(S, p[pOff + o + 1]), acc1);
+            }
+            if (o < n) {
+                acc0 = FloatVector.fromArray(S, v, vOff + o * stride + c).fma(FloatVector.broadcast(S, p[pOff + o]), acc0);
+            }
+            acc0.add(acc1).intoArray(out, outOff + c);
+        }
+        if (c < dims) {
+            // Dimensions past the last whole vector (head sizes that are not a multiple of the lanes).
+            for (int o = 0; o < n; o++) {
+                float po = p[pOff + o];
+                int row = vOff + o * stride;
+                for (int d = c; d < dims; d++) {
+                    out[outOff + d] += po * v[row + d];
+                }
+            }
+        }
+    }
+
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float LN2_HI = 0.693145751953125f;
+    private static final float LN2_LO = 1.428606765330187045e-06f;
+    /**
+     * Adding 1.5 · 2²³ to a float of magnitude below 2²² rounds it to an integer n held in the low
+     * mantissa bits: the sum's bits are ROUND_MAGIC_BITS + n.
+     */
+    private static final float ROUND_MAGIC = 12582912f;
+    private static final int ROUND_MAGIC_BITS = 0x4B400000;
+
+    /**
+     * {@link FastExp#exp} on every lane (x ≤ 88): the same reduction and polynomial, ties of the
+     * rounding to even. 2ⁿ is built from the bits of the rounding sum, not by a float-to-int
+     * conversion, which the Java 17 Vector API does not compile to a SIMD instruction.
+     */
+    private static FloatVector exp(FloatVector x) {
+        FloatVector rounded = x.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND_MAGIC));
+        FloatVector n = rounded.sub(ROUND_MAGIC);
+        FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), x).sub(n.mul(LN2_LO));
+        FloatVector p = r.mul(1f / 5040).add(1f / 720);
+        p = p.fma(r, FloatVector.broadcast(S, 1f / 120));
+        p = p.fma(r, FloatVector.broadcast(S, 1f / 24));
+        p = p.fma(r, FloatVector.broadcast(S, 1f / 6));
+        p = p.fma(r, FloatVector.broadcast(S, 0.5f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        IntVector twoToN = ((IntVector) rounded.reinterpretAsInts()).sub(ROUND_MAGIC_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+        FloatVector e = p.mul(twoToN.reinterpretAsFloats());
+        VectorMask<Float> underflow = x.compare(VectorOperators.LT, -87.3f);
+        return e.blend(0f, underflow);
+    }
+
+    @Override
+    public void swiglu(float[] gate, float[] up, int n) {
+        int lanes = S.length();
+        int i = 0;
+        for (; i + lanes <= n; i += lanes) {
+            FloatVector g = FloatVector.fromArray(S, gate, i);
+            // e^−g, clamped below the float overflow (silu is then g / 1.6e38, zero to within a float).
+            FloatVector e = exp(g.neg().min(88f));
+            g.div(e.add(1f)).mul(FloatVector.fromArray(S, up, i)).intoArray(gate, i);
+        }
+        for (; i < n; i++) {
+            float g = gate[i];
+            gate[i] = g / (1f + FastExp.exp(Math.min(-g, 88f))) * up[i];
+        }
+    }
+
+    @Override
+    public float softmaxNumerators(float[] s, int off, int n, float scale) {
+        int lanes = S.length();
+        if (n < lanes) {
+            return SCALAR.softmaxNumerators(s, off, n, scale);
+        }
+        int i = 0;
+        FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (; i + lanes <= n; i += lanes) {
+            vmax = vmax.max(FloatVector.fromArray(S, s, off + i));
+        }
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            max = Math.max(max, s[off + i]);
+        }
+        FloatVector vmaxAll = FloatVector.broadcast(S, max), vscale = FloatVector.broadcast(S, scale);
+        FloatVector sum = FloatVector.zero(S);
+        for (i = 0; i + lanes <= n; i += lanes) {
+            FloatVector e = exp(FloatVector.fromArray(S, s, off + i).sub(vmaxAll).mul(vscale));
+            e.intoArray(s, off + i);
+            sum = sum.add(e);
+        }
+        float total = sum.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s[off + i] = FastExp.exp((s[off + i] - max) * scale);
+            total += s[off + i];
+        }
+        return total;
     }
 }

@@ -1,5 +1,7 @@
 package io.longdoc.engine.cpu;
 
+import java.nio.ByteBuffer;
+
 /**
  * The inner loops of the CPU backend. {@link #get()} picks the Vector API version when the JVM
  * has the {@code jdk.incubator.vector} module (run with {@code --add-modules jdk.incubator.vector}),
@@ -45,8 +47,34 @@ public abstract class VectorMath {
      */
     public abstract void dot2x4(float[] w, int wOff0, int wOff1, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out);
 
+    /**
+     * Σ w[i] · x[i] for i in [0, n), where w is n little-endian FP32 values in {@code bytes} from
+     * byte {@code byteOff}: a row of a mapped F32 weight read in place, with no copy.
+     */
+    public abstract float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n);
+
+    /** gate[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^−gate[i]) · up[i] for i in [0, n). */
+    public abstract void swiglu(float[] gate, float[] up, int n);
+
     /** y[yOff + i] += alpha · x[xOff + i] for i in [0, n). */
     public abstract void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
+
+    /**
+     * Attention scores against keys stored transposed (one row per dimension, one column per
+     * position): out[outOff + o] = Σ_d q[qOff + d] · kT[kOff + d · stride + o] for o in [0, n), d in [0, dims).
+     * Each step over d is a run of consecutive positions, so it fills whole SIMD lanes even when the
+     * head dimension is tiny.
+     */
+    public abstract void dotColumns(float[] q, int qOff, float[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n);
+
+    /** out[outOff + d] += Σ_o p[pOff + o] · v[vOff + o · stride + d] for o in [0, n), d in [0, dims): value rows weighted by p. */
+    public abstract void addWeightedRows(float[] p, int pOff, int n, float[] v, int vOff, int stride, int dims, float[] out, int outOff);
+
+    /**
+     * Softmax numerators in place: s[off + i] = e^((s[off + i] − max) · scale) for i in [0, n), where
+     * max is the largest s[off + i]; returns their sum. {@code scale} must be positive.
+     */
+    public abstract float softmaxNumerators(float[] s, int off, int n, float scale);
 
     static final class ScalarMath extends VectorMath {
         @Override
@@ -88,10 +116,64 @@ public abstract class VectorMath {
         }
 
         @Override
+        public float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n) {
+            float s0 = 0, s1 = 0;
+            int i = 0;
+            for (; i + 1 < n; i += 2) {
+                s0 += bytes.getFloat(byteOff + 4 * i) * x[i];
+                s1 += bytes.getFloat(byteOff + 4 * i + 4) * x[i + 1];
+            }
+            if (i < n) {
+                s0 += bytes.getFloat(byteOff + 4 * i) * x[i];
+            }
+            return s0 + s1;
+        }
+
+        @Override
+        public void swiglu(float[] gate, float[] up, int n) {
+            for (int i = 0; i < n; i++) {
+                float g = gate[i];
+                gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
+            }
+        }
+
+        @Override
         public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
             for (int i = 0; i < n; i++) {
                 y[yOff + i] += alpha * x[xOff + i];
             }
+        }
+
+        @Override
+        public void dotColumns(float[] q, int qOff, float[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n) {
+            for (int o = 0; o < n; o++) {
+                float s = 0f;
+                for (int d = 0; d < dims; d++) {
+                    s += q[qOff + d] * kT[kOff + d * stride + o];
+                }
+                out[outOff + o] = s;
+            }
+        }
+
+        @Override
+        public void addWeightedRows(float[] p, int pOff, int n, float[] v, int vOff, int stride, int dims, float[] out, int outOff) {
+            for (int o = 0; o < n; o++) {
+                axpy(p[pOff + o], v, vOff + o * stride, out, outOff, dims);
+            }
+        }
+
+        @Override
+        public float softmaxNumerators(float[] s, int off, int n, float scale) {
+            float max = Float.NEGATIVE_INFINITY;
+            for (int i = 0; i < n; i++) {
+                max = Math.max(max, s[off + i]);
+            }
+            float sum = 0f;
+            for (int i = 0; i < n; i++) {
+                s[off + i] = FastExp.exp((s[off + i] - max) * scale);
+                sum += s[off + i];
+            }
+            return sum;
         }
     }
 }

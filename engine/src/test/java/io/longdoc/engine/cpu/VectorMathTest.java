@@ -55,6 +55,78 @@ class VectorMathTest {
     }
 
     @Test
+    void attentionKernelsEqualTheObviousSumsOnOddShapes() {
+        Random r = new Random(7);
+        for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
+            for (int dims : new int[] {1, 3, 8, 12, 64, 80, 128}) {
+                for (int n : new int[] {1, 5, 8, 16, 17, 40}) {
+                    int stride = n + 3;
+                    float[] q = randoms(r, dims + 2), kT = randoms(r, 1 + dims * stride), v = randoms(r, 2 + n * (dims + 5));
+                    // Scores against transposed keys.
+                    float[] got = new float[n + 1];
+                    m.dotColumns(q, 2, kT, 1, stride, dims, got, 1, n);
+                    for (int o = 0; o < n; o++) {
+                        double want = 0;
+                        for (int d = 0; d < dims; d++) {
+                            want += (double) q[2 + d] * kT[1 + d * stride + o];
+                        }
+                        assertEquals(want, got[1 + o], 1e-5 * dims, m.name() + " dotColumns dims=" + dims + " n=" + n + " o=" + o);
+                    }
+                    // Weighted value rows, added to what the output holds.
+                    float[] p = randoms(r, n + 1), acc = randoms(r, dims + 4), before = acc.clone();
+                    m.addWeightedRows(p, 1, n, v, 2, dims + 5, dims, acc, 4);
+                    for (int d = 0; d < dims; d++) {
+                        double want = before[4 + d];
+                        for (int o = 0; o < n; o++) {
+                            want += (double) p[1 + o] * v[2 + o * (dims + 5) + d];
+                        }
+                        if (4 + d < acc.length) {
+                            assertEquals(want, acc[4 + d], 1e-5 * n, m.name() + " addWeightedRows dims=" + dims + " n=" + n + " d=" + d);
+                        }
+                    }
+                }
+            }
+            // Softmax numerators: e^((s - max)·scale) against Math.exp, sum included; -inf scores give 0.
+            for (int n : new int[] {1, 7, 8, 9, 33, 1000}) {
+                float[] s = new float[n + 2];
+                for (int i = 0; i < s.length; i++) {
+                    s[i] = (r.nextFloat() - 0.5f) * 200f;
+                }
+                if (n > 1) {
+                    s[1] = Float.NEGATIVE_INFINITY; // a masked position among finite ones
+                }
+                float[] orig = s.clone();
+                float scale = 0.35f;
+                float sum = m.softmaxNumerators(s, 1, n, scale);
+                float max = Float.NEGATIVE_INFINITY;
+                for (int i = 1; i <= n; i++) {
+                    max = Math.max(max, orig[i]);
+                }
+                double wantSum = 0;
+                for (int i = 1; i <= n; i++) {
+                    double x = ((double) orig[i] - max) * scale;
+                    double want = Math.exp(x);
+                    wantSum += want;
+                    // Float rounding of the argument x itself moves e^x by up to |x|·2⁻²³ relative; the exp adds 2 ulp.
+                    double tolerance = Double.isInfinite(x) ? 0 : want * (3e-7 + 2.5e-7 * Math.abs(x)) + 1e-38;
+                    assertEquals(want, s[i], tolerance, m.name() + " softmax n=" + n + " i=" + i);
+                }
+                assertEquals(orig[0], s[0], m.name() + " wrote before its range");
+                assertEquals(orig[n + 1], s[n + 1], m.name() + " wrote past its range");
+                assertEquals(wantSum, sum, 1e-6 * wantSum, m.name() + " softmax sum n=" + n);
+            }
+        }
+    }
+
+    private static float[] randoms(Random r, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = r.nextFloat() * 2 - 1;
+        }
+        return a;
+    }
+
+    @Test
     void wholeForwardPassAgreesBetweenScalarAndSimd() {
         Path dir = Shared.require("models/index-tiny-random");
         ModelConfig c = ModelConfig.load(dir);
@@ -74,6 +146,27 @@ class VectorMathTest {
                     assertEquals(b[i][j], a[i][j], 1e-4f, "row " + i + " logit " + j);
                 }
             }
+        }
+    }
+
+    @Test
+    void swigluAgreesWithMathExpIncludingLargeGates() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+        int n = 1003;
+        float[] gate = new float[n], up = new float[n];
+        for (int i = 0; i < n; i++) {
+            gate[i] = (float) ((random.nextDouble() - 0.5) * (i % 3 == 0 ? 400 : 20));
+            up[i] = (float) (random.nextDouble() - 0.5) * 4;
+        }
+        gate[0] = -200f;
+        gate[1] = 200f;
+        float[] fast = gate.clone(), slow = gate.clone();
+        VectorMath.get().swiglu(fast, up, n);
+        VectorMath.scalar().swiglu(slow, up, n);
+        for (int i = 0; i < n; i++) {
+            double g = gate[i], want = g / (1 + Math.exp(-g)) * up[i];
+            assertEquals(want, slow[i], 1e-6 * Math.abs(want) + 1e-30, "scalar swiglu(" + g + ")");
+            assertEquals(want, fast[i], 1e-6 * Math.abs(want) + 1e-30, "simd swiglu(" + g + ")");
         }
     }
 
