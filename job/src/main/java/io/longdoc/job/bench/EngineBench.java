@@ -42,6 +42,7 @@ public final class EngineBench {
                 .option("shape", "NAME", "generate a random-weight model instead: 110m (llama2.c's stories110M shape)")
                 .option("tokenizer", "FILE", "tokenizer.model for run.c when the model has none (default ../shared llama2)")
                 .option("tokens", "N", "tokens to generate per sequence (default 256)")
+                .option("warmup-seconds", "S", "run every measured path for this long before timing, so the JIT has compiled it (default 3)")
                 .option("concurrency", "N", "concurrent sequences for the batched run (default 16)")
                 .option("prefill", "N", "prompt length for the prefill measurement (default 512, capped by the context)")
                 .option("rounds", "N", "repetitions; the best is reported (default 3)")
@@ -68,6 +69,7 @@ public final class EngineBench {
         int tokens = args.getInt("tokens") != null ? args.getInt("tokens") : 256;
         int concurrency = args.getInt("concurrency") != null ? args.getInt("concurrency") : 16;
         int rounds = args.getInt("rounds") != null ? args.getInt("rounds") : 3;
+        double warmupSeconds = args.has("warmup-seconds") ? Double.parseDouble(args.get("warmup-seconds")) : 3;
         ModelConfig mc = ModelConfig.load(model);
         tokens = Math.min(tokens, mc.contextLength() - 1);
         int prefill = Math.min(args.getInt("prefill") != null ? args.getInt("prefill") : 512, mc.contextLength() - 1);
@@ -76,11 +78,12 @@ public final class EngineBench {
         ObjectNode result = JSON.createObjectNode();
         result.put("model", model.toString());
         result.put("threads", settings.threads());
+        result.put("warmup_seconds", warmupSeconds);
         double single = 0, batched = 0, prefillRate = 0;
         try (Engine engine = Engine.load(model, settings)) {
             result.put("backend", engine.backend().name());
             SamplingParams greedy = SamplingParams.greedy(tokens).withIgnoreEos(true);
-            engine.submit(new int[] {1}, SamplingParams.greedy(Math.min(32, tokens)).withIgnoreEos(true)).get(); // warm-up
+            warmUp(engine, mc, concurrency, warmupSeconds);
             for (int r = 0; r < rounds; r++) {
                 long t0 = System.nanoTime();
                 GenerationResult g = engine.submit(new int[] {1}, greedy).get();
@@ -129,6 +132,31 @@ public final class EngineBench {
             Files.writeString(Path.of(args.get("out")), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");
         }
         return 0;
+    }
+
+    /**
+     * Runs every measured path (one sequence, a batch, a long prompt) until the JIT has compiled
+     * them: at least once each, and for at least {@code seconds}. A long job runs compiled code; a
+     * measurement of the first few hundred tokens would time the interpreter.
+     */
+    private static void warmUp(Engine engine, ModelConfig mc, int concurrency, double seconds) throws Exception {
+        SamplingParams shortRun = SamplingParams.greedy(Math.min(32, mc.contextLength() - 3)).withIgnoreEos(true);
+        int[] prompt = new int[Math.min(64, mc.contextLength() - 1)];
+        for (int i = 0; i < prompt.length; i++) {
+            prompt[i] = 3 + (i * 31) % (mc.vocabSize() - 3);
+        }
+        long until = System.nanoTime() + (long) (seconds * 1e9);
+        do {
+            engine.submit(new int[] {1}, shortRun).get();
+            List<CompletableFuture<GenerationResult>> batch = new ArrayList<>();
+            for (int s = 0; s < Math.max(1, concurrency); s++) {
+                batch.add(engine.submit(new int[] {1, 2 + s}, shortRun));
+            }
+            for (CompletableFuture<GenerationResult> f : batch) {
+                f.get();
+            }
+            engine.score(prompt, new int[] {prompt.length - 1});
+        } while (System.nanoTime() < until);
     }
 
     private static double runLlama2c(Path runC, Path model, String tokenizerArg, int tokens, int rounds, Path work) throws Exception {
