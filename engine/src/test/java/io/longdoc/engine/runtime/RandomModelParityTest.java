@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -88,6 +89,46 @@ class RandomModelParityTest {
         try (Engine engine = Engine.load(dir, EngineSettings.defaults())) {
             float[] actual = engine.score(ids, new int[] {tokens - 1})[0];
             IndexTinyRandomTest.assertClose(expected, actual, 1e-4, name);
+        }
+    }
+
+    /**
+     * Mistral's sliding window, at every position of a 70-token prompt: the window (23) is not a
+     * multiple of the KV block (16), so windows start inside blocks. Scoring runs the prefill path;
+     * greedy generation past the prompt runs the decode path.
+     */
+    @Test
+    void slidingWindowMatchesTheReferenceWithAWindowedMask() throws Exception {
+        requireNumpy();
+        Path reference = Shared.require("tools/hf_llama_ref.py");
+        String config = "{\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,"
+                + "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,"
+                + "\"rms_norm_eps\":1e-5,\"sliding_window\":23,\"tie_word_embeddings\":false}";
+        Path dir = tmp.resolve("mistral-window");
+        python(script("make_random_model.py").toString(), dir.toString(), config, "F32", "4242");
+        Random random = new Random(70);
+        int[] ids = new int[70];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = random.nextInt(300);
+        }
+        try (Engine engine = Engine.load(dir, EngineSettings.defaults())) {
+            for (int n : new int[] {23, 24, 40, 70}) {
+                List<String> args = new ArrayList<>(List.of(script("windowed_ref.py").toString(), reference.toString(), dir.toString(), "logits"));
+                for (int i = 0; i < n; i++) {
+                    args.add(String.valueOf(ids[i]));
+                }
+                double[] expected = JSON.readValue(python(args.toArray(new String[0])), double[].class);
+                float[] actual = engine.score(java.util.Arrays.copyOf(ids, n), new int[] {n - 1})[0];
+                IndexTinyRandomTest.assertClose(expected, actual, 1e-4, "window 23, " + n + " tokens");
+            }
+            List<String> args = new ArrayList<>(List.of(script("windowed_ref.py").toString(), reference.toString(), dir.toString(), "greedy", "12"));
+            for (int i = 0; i < 50; i++) {
+                args.add(String.valueOf(ids[i]));
+            }
+            String expected = python(args.toArray(new String[0])).trim();
+            int[] generated = engine.submit(java.util.Arrays.copyOf(ids, 50), SamplingParams.greedy(12).withIgnoreEos(true)).get().outputIds();
+            assertEquals(expected, java.util.Arrays.stream(generated).mapToObj(String::valueOf).collect(java.util.stream.Collectors.joining(" ")),
+                    "greedy tokens after a 50-token prompt, window 23");
         }
     }
 }
