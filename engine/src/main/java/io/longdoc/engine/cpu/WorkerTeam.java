@@ -13,7 +13,8 @@ import java.util.concurrent.locks.LockSupport;
  * microseconds, so on the 110M benchmark shape a pool streamed weights at 10–11 GB/s where this
  * team reaches 20–21 GB/s on the same two cores. Workers here spin for {@link #SPIN_NANOS} after
  * each operation, which covers the gaps inside a forward pass, then sleep until the next one, so an
- * idle engine costs no CPU.
+ * idle engine costs no CPU. A team larger than the machine's cores never spins: a spinning worker
+ * would take the core the caller needs.
  *
  * <p>Work is handed out in ranges of items claimed from a shared counter, so a core that another
  * process takes for a while does not hold the others back. One operation at a time: calls from
@@ -30,6 +31,7 @@ final class WorkerTeam implements AutoCloseable {
     }
 
     private final Worker[] workers;
+    private final long spinNanos;
     private final AtomicInteger nextItem = new AtomicInteger();
     private final AtomicInteger running = new AtomicInteger();
     private volatile long generation;
@@ -68,7 +70,7 @@ final class WorkerTeam implements AutoCloseable {
         }
 
         private long awaitNext(long seen) {
-            long spinUntil = System.nanoTime() + SPIN_NANOS;
+            long spinUntil = System.nanoTime() + spinNanos;
             int polls = 0;
             while (true) {
                 long g = generation;
@@ -86,13 +88,14 @@ final class WorkerTeam implements AutoCloseable {
                     LockSupport.park(this);
                 }
                 sleeping = false;
-                spinUntil = System.nanoTime() + SPIN_NANOS;
+                spinUntil = System.nanoTime() + spinNanos;
             }
         }
     }
 
     WorkerTeam(int size) {
         workers = new Worker[Math.max(0, size - 1)];
+        spinNanos = size <= Runtime.getRuntime().availableProcessors() ? SPIN_NANOS : 0;
         for (int i = 0; i < workers.length; i++) {
             workers[i] = new Worker(i + 1);
             workers[i].start();
@@ -138,7 +141,11 @@ final class WorkerTeam implements AutoCloseable {
             own = t;
         }
         while (running.get() != 0) {
-            Thread.onSpinWait();
+            if (spinNanos > 0) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield(); // more threads than cores: let the workers have this one
+            }
         }
         this.body = null;
         Throwable failed = own != null ? own : failure;

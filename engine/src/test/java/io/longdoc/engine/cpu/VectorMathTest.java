@@ -21,7 +21,7 @@ class VectorMathTest {
         assertTrue(VectorMath.simdAvailable(), "tests run with --add-modules jdk.incubator.vector; the SIMD path must be the one tested");
         assertTrue(fast.name().startsWith("simd"), fast.name());
         Random r = new Random(1);
-        for (int n : new int[] {1, 7, 8, 15, 16, 31, 33, 64, 100, 257, 1000}) {
+        for (int n : new int[] {1, 7, 8, 15, 16, 31, 33, 64, 100, 257, 1000, 2051}) {
             float[] a = new float[n + 5], b = new float[n + 5], c = new float[n], d = new float[n], e = new float[n];
             for (int i = 0; i < a.length; i++) {
                 a[i] = r.nextFloat() - 0.5f;
@@ -33,6 +33,14 @@ class VectorMathTest {
                 e[i] = r.nextFloat();
             }
             assertEquals(slow.dot(a, 3, b, 5, n), fast.dot(a, 3, b, 5, n), 1e-4f * n, "dot n=" + n);
+            // The same row read in place from little-endian bytes, at an offset, as from a mapped weight file.
+            java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(4 * a.length + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < a.length; i++) {
+                bytes.putFloat(8 + 4 * i, a[i]);
+            }
+            float[] b5 = java.util.Arrays.copyOfRange(b, 5, 5 + n);
+            assertEquals(slow.dot(a, 3, b, 5, n), slow.dotF32(bytes, 8 + 12, b5, n), 1e-4f * n, "scalar dotF32 n=" + n);
+            assertEquals(slow.dot(a, 3, b, 5, n), fast.dotF32(bytes, 8 + 12, b5, n), 1e-4f * n, "simd dotF32 n=" + n);
             float[] o1 = new float[4], o2 = new float[4];
             slow.dot4(a, 2, b, c, d, e, n, o1);
             fast.dot4(a, 2, b, c, d, e, n, o2);
