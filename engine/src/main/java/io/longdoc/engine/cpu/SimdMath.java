@@ -251,9 +251,10 @@ final class SimdMath extends VectorMath {
     private static final int ROUND_MAGIC_BITS = 0x4B400000;
 
     /**
-     * {@link FastExp#exp} on every lane (x ≤ 88): the same reduction and polynomial, ties of the
-     * rounding to even. 2ⁿ is built from the bits of the rounding sum, not by a float-to-int
-     * conversion, which the Java 17 Vector API does not compile to a SIMD instruction.
+     * e^x on every lane for x ≤ 88, 0 below −87.3: {@link FastExp#exp}'s range reduction and
+     * polynomial, but rounding n to even at ties, so results can differ from it in the last bit.
+     * 2ⁿ is built from the bits of the rounding sum, not by a float-to-int conversion, which the
+     * Java 17 Vector API does not compile to a SIMD instruction. Callers keep x ≤ 88.
      */
     private static FloatVector exp(FloatVector x) {
         FloatVector rounded = x.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND_MAGIC));

@@ -48,8 +48,9 @@ public abstract class VectorMath {
     public abstract void dot2x4(float[] w, int wOff0, int wOff1, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out);
 
     /**
-     * Σ w[i] · x[i] for i in [0, n), where w is n little-endian FP32 values in {@code bytes} from
-     * byte {@code byteOff}: a row of a mapped F32 weight read in place, with no copy.
+     * Σ w[i] · x[i] for i in [0, n), where w is n FP32 values in {@code bytes} from byte
+     * {@code byteOff}: a row of a mapped F32 weight read in place, with no copy. The buffer must be
+     * in little-endian order (as {@code Tensor.bytes()} is).
      */
     public abstract float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n);
 
@@ -168,12 +169,12 @@ public abstract class VectorMath {
             for (int i = 0; i < n; i++) {
                 max = Math.max(max, s[off + i]);
             }
-            float sum = 0f;
+            double sum = 0;
             for (int i = 0; i < n; i++) {
                 s[off + i] = FastExp.exp((s[off + i] - max) * scale);
                 sum += s[off + i];
             }
-            return sum;
+            return (float) sum;
         }
     }
 }

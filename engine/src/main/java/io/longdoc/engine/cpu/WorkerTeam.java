@@ -11,18 +11,21 @@ import java.util.concurrent.locks.LockSupport;
  * (each matrix product, each attention) with a few microseconds of single-threaded work between
  * them. Pool workers park between operations, and waking a parked thread costs tens of
  * microseconds, so on the 110M benchmark shape a pool streamed weights at 10–11 GB/s where this
- * team reaches 20–21 GB/s on the same two cores. Workers here spin for {@link #SPIN_NANOS} after
+ * team reaches 20–24 GB/s on the same two cores. Workers here spin for {@link #SPIN_NANOS} after
  * each operation, which covers the gaps inside a forward pass, then sleep until the next one, so an
- * idle engine costs no CPU. A team larger than the machine's cores never spins: a spinning worker
- * would take the core the caller needs.
+ * idle engine costs no CPU. While the teams of this JVM have more threads than the machine has
+ * cores, workers do not spin: a spinning worker would take a core another thread needs.
  *
- * <p>Work is handed out in ranges of items claimed from a shared counter, so a core that another
- * process takes for a while does not hold the others back. One operation at a time: calls from
+ * <p>Work is handed out in ranges of items claimed from the operation's counter, and an operation
+ * is over when all its items are done, not when every worker has checked in: a worker that another
+ * process keeps off its core just finds nothing left to claim. One operation at a time: calls from
  * several threads are serialised.
  */
 final class WorkerTeam implements AutoCloseable {
     /** How long a worker keeps polling for the next operation before it sleeps. */
     static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(300);
+    /** Worker and caller threads of all open teams in this JVM, against the cores, to decide on spinning. */
+    private static final AtomicInteger THREADS_IN_TEAMS = new AtomicInteger();
 
     /** The body of an operation: process items [from, to). */
     @FunctionalInterface
@@ -30,76 +33,123 @@ final class WorkerTeam implements AutoCloseable {
         void run(int from, int to);
     }
 
+    /** One call of {@link #run}: its items, what claimed them, how many are done, what failed. */
+    private static final class Operation {
+        // Cleared when the operation is over, so a finished step's arrays are not kept alive by a
+        // sleeping worker's reference; no range can be claimed by then, so nothing reads it.
+        Range body;
+        final int items, grain;
+        final AtomicInteger nextItem = new AtomicInteger();
+        final AtomicInteger doneItems = new AtomicInteger();
+        volatile Throwable failure;
+
+        Operation(Range body, int items, int grain) {
+            this.body = body;
+            this.items = items;
+            this.grain = grain;
+        }
+
+        /** Claims and runs ranges until none are left. A failed range still counts as done. */
+        void work() {
+            while (true) {
+                int from = nextItem.getAndAdd(grain);
+                if (from >= items) {
+                    return;
+                }
+                int to = Math.min(items, from + grain);
+                try {
+                    body.run(from, to);   // read after the claim: set while any range is unclaimed
+                } catch (Throwable t) {
+                    if (failure == null) {
+                        failure = t;
+                    } else if (failure != t) {
+                        failure.addSuppressed(t);
+                    }
+                } finally {
+                    doneItems.addAndGet(to - from);
+                }
+            }
+        }
+    }
+
     private final Worker[] workers;
-    private final long spinNanos;
-    private final AtomicInteger nextItem = new AtomicInteger();
-    private final AtomicInteger running = new AtomicInteger();
-    private volatile long generation;
+    private final boolean maySpin;
+    private final int cores = Runtime.getRuntime().availableProcessors();
+    // The latest operation; workers compare it with the last one they saw.
+    private volatile Operation current;
     private volatile boolean closed;
-    // The current operation; written before generation is bumped, so a worker that sees the new
-    // generation sees these too.
-    private Range body;
-    private int items, grain;
-    private volatile Throwable failure;
+    private Thread runningCaller;
 
     private final class Worker extends Thread {
         volatile boolean sleeping;
 
         Worker(int index) {
-            super("longdoc-cpu-" + index);
+            // No inherited thread-locals: the creating thread may be a Spark task with its own.
+            super(null, null, "longdoc-cpu-" + index, 0, false);
             setDaemon(true);
+            setContextClassLoader(WorkerTeam.class.getClassLoader());
+        }
+
+        WorkerTeam team() {
+            return WorkerTeam.this;
         }
 
         @Override
         public void run() {
-            long seen = 0;
+            Operation seen = null;
             while (true) {
-                long g = awaitNext(seen);
-                if (closed) {
+                Operation op = awaitNext(seen);
+                if (op != seen) {
+                    seen = op;
+                    op.work(); // even when closing: an operation handed out is finished
+                } else if (closed) {
                     return;
-                }
-                seen = g;
-                try {
-                    claimAndRun();
-                } catch (Throwable t) {
-                    failure = t;
-                } finally {
-                    running.decrementAndGet();
                 }
             }
         }
 
-        private long awaitNext(long seen) {
-            long spinUntil = System.nanoTime() + spinNanos;
+        /** Returns the next operation, or the last one seen once the team is closed. */
+        private Operation awaitNext(Operation seen) {
+            long spinUntil = System.nanoTime() + spinNanos();
             int polls = 0;
             while (true) {
-                long g = generation;
-                if (g != seen || closed) {
-                    return g;
+                Operation op = current;
+                if (op != seen || closed) {
+                    return op;
                 }
                 if ((++polls & 63) != 0 || System.nanoTime() < spinUntil) {
                     Thread.onSpinWait();
                     continue;
                 }
-                // Announce the sleep, then look once more: the submitter bumps the generation before
-                // it reads this flag, so one of the two always sees the other.
+                // Announce the sleep, then look once more: run() publishes the operation before it
+                // reads this flag, so one of the two always sees the other.
                 sleeping = true;
-                if (generation == seen && !closed) {
+                if (current == seen && !closed) {
                     LockSupport.park(this);
                 }
                 sleeping = false;
-                spinUntil = System.nanoTime() + spinNanos;
+                spinUntil = System.nanoTime() + spinNanos();
             }
         }
     }
 
     WorkerTeam(int size) {
+        this(size, true);
+    }
+
+    /** {@code maySpin = false} makes workers sleep as soon as an operation ends (tests use it for the oversubscribed path). */
+    WorkerTeam(int size, boolean maySpin) {
+        this.maySpin = maySpin;
         workers = new Worker[Math.max(0, size - 1)];
-        spinNanos = size <= Runtime.getRuntime().availableProcessors() ? SPIN_NANOS : 0;
+        THREADS_IN_TEAMS.addAndGet(workers.length + 1);
         for (int i = 0; i < workers.length; i++) {
             workers[i] = new Worker(i + 1);
             workers[i].start();
         }
+    }
+
+    private long spinNanos() {
+        return maySpin && THREADS_IN_TEAMS.get() <= cores ? SPIN_NANOS : 0;
     }
 
     /** Threads that take part in an operation, the caller included. */
@@ -109,46 +159,53 @@ final class WorkerTeam implements AutoCloseable {
 
     /**
      * Runs {@code body} over items [0, count) on every thread of the team, in ranges of
-     * {@code grain} items, and returns when all are done. An exception in any range is rethrown here.
+     * {@code grain} items, and returns when all are done. An exception in any range is rethrown
+     * here (others are attached to it as suppressed). Called from inside an operation of this
+     * team, it runs the items on the calling thread.
      */
-    synchronized void run(int count, int grain, Range body) {
-        if (count <= 0) {
-            return;
-        }
-        if (workers.length == 0 || count <= grain) {
-            body.run(0, count);
-            return;
-        }
+    void run(int count, int grain, Range body) {
         if (closed) {
             throw new IllegalStateException("the CPU backend is closed");
         }
-        this.body = body;
-        this.items = count;
-        this.grain = Math.max(1, grain);
-        this.failure = null;
-        nextItem.set(0);
-        running.set(workers.length);
-        generation = generation + 1;
+        Thread self = Thread.currentThread();
+        boolean nested = (self instanceof Worker w && w.team() == this) || runningCaller == self;
+        if (count <= 0 || workers.length == 0 || count <= grain || nested) {
+            if (count > 0) {
+                body.run(0, count);
+            }
+            return;
+        }
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalStateException("the CPU backend is closed");
+            }
+            runningCaller = self;
+            try {
+                runShared(new Operation(body, count, Math.max(1, grain)));
+            } finally {
+                runningCaller = null;
+            }
+        }
+    }
+
+    private void runShared(Operation op) {
+        current = op;
         for (Worker w : workers) {
             if (w.sleeping) {
                 LockSupport.unpark(w);
             }
         }
-        Throwable own = null;
-        try {
-            claimAndRun();
-        } catch (Throwable t) {
-            own = t;
-        }
-        while (running.get() != 0) {
-            if (spinNanos > 0) {
+        op.work();
+        boolean spin = spinNanos() > 0;
+        while (op.doneItems.get() < op.items) {
+            if (spin) {
                 Thread.onSpinWait();
             } else {
-                Thread.yield(); // more threads than cores: let the workers have this one
+                Thread.yield(); // more threads than cores: let the workers finishing this have the core
             }
         }
-        this.body = null;
-        Throwable failed = own != null ? own : failure;
+        op.body = null;
+        Throwable failed = op.failure;
         if (failed instanceof RuntimeException e) {
             throw e;
         }
@@ -160,21 +217,14 @@ final class WorkerTeam implements AutoCloseable {
         }
     }
 
-    private void claimAndRun() {
-        Range b = body;
-        int n = items, g = grain;
-        while (true) {
-            int from = nextItem.getAndAdd(g);
-            if (from >= n) {
-                return;
-            }
-            b.run(from, Math.min(n, from + g));
-        }
-    }
-
+    /** Waits for the operation in progress, if any, then stops the workers. */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
         closed = true;
+        THREADS_IN_TEAMS.addAndGet(-(workers.length + 1));
         for (Worker w : workers) {
             LockSupport.unpark(w);
         }

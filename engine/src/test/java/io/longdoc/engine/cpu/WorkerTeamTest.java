@@ -1,54 +1,71 @@
 package io.longdoc.engine.cpu;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
 class WorkerTeamTest {
-    @Test
-    void everyItemRunsExactlyOnceAcrossManyOperations() throws Exception {
-        try (WorkerTeam team = new WorkerTeam(3)) {
-            Set<String> threads = ConcurrentHashMap.newKeySet();
-            for (int op = 0; op < 2000; op++) {
-                int count = 1 + (op * 37) % 500;
-                AtomicIntegerArray hits = new AtomicIntegerArray(count);
-                team.run(count, 1 + op % 7, (from, to) -> {
-                    threads.add(Thread.currentThread().getName());
-                    for (int i = from; i < to; i++) {
-                        hits.incrementAndGet(i);
-                    }
-                });
-                int[] seen = new int[count];
-                int[] once = new int[count];
-                for (int i = 0; i < count; i++) {
-                    seen[i] = hits.get(i);
-                    once[i] = 1;
+    /** Runs many operations of varied sizes and grains; every item must run exactly once in each. */
+    private static Set<String> runMany(WorkerTeam team) throws InterruptedException {
+        Set<String> threads = ConcurrentHashMap.newKeySet();
+        for (int op = 0; op < 2000; op++) {
+            int count = 1 + (op * 37) % 500;
+            AtomicIntegerArray hits = new AtomicIntegerArray(count);
+            team.run(count, 1 + op % 7, (from, to) -> {
+                threads.add(Thread.currentThread().getName());
+                for (int i = from; i < to; i++) {
+                    hits.incrementAndGet(i);
                 }
-                assertArrayEquals(once, seen, "operation " + op);
-                if (op % 500 == 0) {
-                    Thread.sleep(5); // long enough for the workers to go to sleep: they must wake for the next one
-                }
+            });
+            for (int i = 0; i < count; i++) {
+                assertEquals(1, hits.get(i), "operation " + op + ", item " + i);
             }
+            if (op % 500 == 0) {
+                Thread.sleep(5); // long enough for the workers to go to sleep: they must wake for the next one
+            }
+        }
+        return threads;
+    }
+
+    @Test
+    void everyItemRunsExactlyOnceWithSpinningWorkers() throws Exception {
+        try (WorkerTeam team = new WorkerTeam(2)) {
+            Set<String> threads = runMany(team);
             assertTrue(threads.size() > 1, "work ran on the caller only: " + threads);
         }
     }
 
     @Test
-    void aFailureInAWorkerRangeReachesTheCaller() {
+    void everyItemRunsExactlyOnceWhenWorkersSleepBetweenOperations() throws Exception {
+        // The path taken when the JVM's teams have more threads than the machine has cores.
+        try (WorkerTeam team = new WorkerTeam(4, false)) {
+            runMany(team);
+        }
+    }
+
+    @Test
+    void aFailureOnAWorkerReachesTheCallerAndTheTeamGoesOn() {
         try (WorkerTeam team = new WorkerTeam(2)) {
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> team.run(1000, 1, (from, to) -> {
-                if (from == 999) {
-                    throw new IllegalStateException("range " + from);
+                if (Thread.currentThread().getName().startsWith("longdoc-cpu-")) {
+                    throw new IllegalStateException("failed on a worker");
+                }
+                try {
+                    Thread.sleep(1); // the caller is slow, so the worker claims ranges
+                } catch (InterruptedException ex) {
+                    Thread.currentThread().interrupt();
                 }
             }));
-            assertEquals("range 999", e.getMessage());
-            // The team still works after a failed operation.
+            assertEquals("failed on a worker", e.getMessage());
             AtomicIntegerArray hits = new AtomicIntegerArray(100);
             team.run(100, 3, (from, to) -> {
                 for (int i = from; i < to; i++) {
@@ -59,5 +76,50 @@ class WorkerTeamTest {
                 assertEquals(1, hits.get(i));
             }
         }
+    }
+
+    @Test
+    void anOperationCalledFromInsideAnotherRunsOnTheCallingThread() {
+        try (WorkerTeam team = new WorkerTeam(2)) {
+            AtomicIntegerArray hits = new AtomicIntegerArray(64 * 64);
+            team.run(64, 1, (from, to) -> {
+                for (int outer = from; outer < to; outer++) {
+                    int base = outer * 64;
+                    team.run(64, 4, (f, t) -> {
+                        for (int i = f; i < t; i++) {
+                            hits.incrementAndGet(base + i);
+                        }
+                    });
+                }
+            });
+            for (int i = 0; i < 64 * 64; i++) {
+                assertEquals(1, hits.get(i), "item " + i);
+            }
+        }
+    }
+
+    @Test
+    void closeWaitsForTheOperationInProgressAndLaterCallsAreRefused() throws Exception {
+        WorkerTeam team = new WorkerTeam(2);
+        CountDownLatch started = new CountDownLatch(1);
+        AtomicIntegerArray hits = new AtomicIntegerArray(200);
+        Thread caller = new Thread(() -> team.run(200, 1, (from, to) -> {
+            started.countDown();
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            hits.incrementAndGet(from);
+        }));
+        caller.start();
+        assertTrue(started.await(10, TimeUnit.SECONDS));
+        team.close();
+        caller.join(20_000);
+        assertTrue(!caller.isAlive(), "the operation in progress never finished");
+        for (int i = 0; i < 200; i++) {
+            assertEquals(1, hits.get(i), "item " + i);
+        }
+        assertThrows(IllegalStateException.class, () -> team.run(10, 1, (from, to) -> { }));
     }
 }

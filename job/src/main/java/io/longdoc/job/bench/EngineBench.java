@@ -69,7 +69,17 @@ public final class EngineBench {
         int tokens = args.getInt("tokens") != null ? args.getInt("tokens") : 256;
         int concurrency = args.getInt("concurrency") != null ? args.getInt("concurrency") : 16;
         int rounds = args.getInt("rounds") != null ? args.getInt("rounds") : 3;
-        double warmupSeconds = args.has("warmup-seconds") ? Double.parseDouble(args.get("warmup-seconds")) : 3;
+        double warmupSeconds = 3;
+        if (args.has("warmup-seconds")) {
+            try {
+                warmupSeconds = Double.parseDouble(args.get("warmup-seconds"));
+            } catch (NumberFormatException e) {
+                throw new UsageException("--warmup-seconds: not a number: " + args.get("warmup-seconds"));
+            }
+        }
+        if (rounds < 1 || warmupSeconds < 0) {
+            throw new UsageException("--rounds must be at least 1 and --warmup-seconds at least 0");
+        }
         ModelConfig mc = ModelConfig.load(model);
         tokens = Math.min(tokens, mc.contextLength() - 1);
         int prefill = Math.min(args.getInt("prefill") != null ? args.getInt("prefill") : 512, mc.contextLength() - 1);
