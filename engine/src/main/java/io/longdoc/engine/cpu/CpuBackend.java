@@ -21,6 +21,12 @@ import java.util.List;
 public final class CpuBackend implements Backend {
     /** Multiply-adds below which an operation runs on the calling thread. */
     private static final long PARALLEL_WORK = 1L << 18;
+    /**
+     * Multiply-adds in one range of rows handed to a thread, at most: the last range of a product
+     * may leave the other threads idle, so ranges of a large product (the LM head, a batch of
+     * tokens) stay short.
+     */
+    private static final long RANGE_WORK = 1L << 20;
     /** Weight rows are read this many floats at a time (64 KiB: stays in L2 while used). */
     private static final int ROW_BLOCK_FLOATS = 16 * 1024;
 
@@ -231,7 +237,7 @@ public final class CpuBackend implements Backend {
             return out;
         }
         // Several ranges per thread, so a thread slowed by another process hands its share to the others.
-        int grain = Math.max(16, rows / (team.size() * 8));
+        int grain = Math.max(16, Math.min(rows / (team.size() * 8), (int) (RANGE_WORK / ((long) cols * in.length))));
         team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, out));
         return out;
     }
