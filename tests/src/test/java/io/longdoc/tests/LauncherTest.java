@@ -79,6 +79,13 @@ class LauncherTest {
         Result noField = longdoc("tokenize", "--tokenizer", model.toString(), "--jsonl", jsonl.toString(), "--field", "body");
         assertEquals(2, noField.exit());
         assertTrue(noField.err().contains("'body'"), noField.err());
+        String stories = TestPaths.shared("models/stories260k").toString();
+        Result badWarmup = longdoc("bench", "--model", stories, "--warmup-seconds", "soon");
+        assertEquals(2, badWarmup.exit());
+        assertTrue(badWarmup.err().contains("--warmup-seconds"), badWarmup.err());
+        Result noRounds = longdoc("bench", "--model", stories, "--rounds", "0");
+        assertEquals(2, noRounds.exit());
+        assertTrue(noRounds.err().contains("--rounds"), noRounds.err());
     }
 
     @Test

@@ -65,13 +65,6 @@ final class SimdMath extends VectorMath {
             acc2 = FloatVector.fromByteBuffer(S, bytes, at + 24 * lanes, le).fma(FloatVector.fromArray(S, x, i + 6 * lanes), acc2);
             acc3 = FloatVector.fromByteBuffer(S, bytes, at + 28 * lanes, le).fma(FloatVector.fromArray(S, x, i + 7 * lanes), acc3);
         }
-        for (; i + 4 * lanes <= n; i += 4 * lanes) {
-            int at = byteOff + 4 * i;
-            acc0 = FloatVector.fromByteBuffer(S, bytes, at, le).fma(FloatVector.fromArray(S, x, i), acc0);
-            acc1 = FloatVector.fromByteBuffer(S, bytes, at + 4 * lanes, le).fma(FloatVector.fromArray(S, x, i + lanes), acc1);
-            acc2 = FloatVector.fromByteBuffer(S, bytes, at + 8 * lanes, le).fma(FloatVector.fromArray(S, x, i + 2 * lanes), acc2);
-            acc3 = FloatVector.fromByteBuffer(S, bytes, at + 12 * lanes, le).fma(FloatVector.fromArray(S, x, i + 3 * lanes), acc3);
-        }
         for (; i + lanes <= n; i += lanes) {
             acc0 = FloatVector.fromByteBuffer(S, bytes, byteOff + 4 * i, le).fma(FloatVector.fromArray(S, x, i), acc0);
         }
