@@ -43,6 +43,15 @@ public final class CpuBackend implements Backend {
         final float[] dot4 = new float[4];
         final float[] dot8 = new float[8];
         private float[] scores = new float[256];
+        private float[] panelOut = new float[0];
+
+        /** Output of the panel kernel for one block of rows, (rows, panel width). */
+        float[] panelOut(int n) {
+            if (panelOut.length < n) {
+                panelOut = new float[n];
+            }
+            return panelOut;
+        }
 
         /** Attention scores for one query row, grown as contexts get longer. */
         float[] scores(int n) {
@@ -237,19 +246,44 @@ public final class CpuBackend implements Backend {
         if (in.length == 0) {
             return out;
         }
+        float[][] panels = transposedPanels(in, cols);
         if ((long) rows * cols * in.length < PARALLEL_WORK) {
             // Too small to pay for handing work to other threads (tiny models, single tokens).
-            multiplyRows(weight, 0, rows, in, out);
+            multiplyRows(weight, 0, rows, in, panels, out);
             return out;
         }
-        // Several ranges per thread, so a thread slowed by another process hands its share to the others.
+        // Several ranges per thread, so a thread slowed by another process hands its share to the
+        // others; a multiple of the panel kernel's six rows, so only a product's last range has a short group.
         int grain = Math.max(16, Math.min(rows / (team.size() * 8), (int) (RANGE_WORK / ((long) cols * in.length))));
-        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, out));
+        grain = (grain + 5) / 6 * 6;
+        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, panels, out));
         return out;
     }
 
+    /**
+     * The tokens in panels of {@code math.panelWidth()}, each transposed, (cols, width), for the
+     * panel kernel; tokens past the last whole panel are left to the row-dot kernels.   (T / width, cols · width)
+     */
+    private float[][] transposedPanels(float[][] in, int cols) {
+        int width = math.panelWidth();
+        if (cols > ROW_BLOCK_FLOATS || in.length < width) {
+            return new float[0][];
+        }
+        float[][] panels = new float[in.length / width][cols * width];
+        for (int p = 0; p < panels.length; p++) {
+            float[] panel = panels[p];
+            for (int t = 0; t < width; t++) {
+                float[] x = in[p * width + t];
+                for (int j = 0; j < cols; j++) {
+                    panel[j * width + t] = x[j];
+                }
+            }
+        }
+        return panels;
+    }
+
     /** out[i][r] for rows [from, to): weight rows read in blocks that stay in cache while every token uses them. */
-    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] out) {
+    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] panels, float[][] out) {
         int cols = weight.cols();
         if (weight.dtype == DType.F32 && in.length < 4) {
             // Few tokens (decode): F32 rows are read in place from the mapped file. A copy would
@@ -275,19 +309,35 @@ public final class CpuBackend implements Backend {
             return;
         }
         int block = Math.max(1, Math.min(to - from, ROW_BLOCK_FLOATS / cols));
+        if (block >= 6) {
+            block -= block % 6;  // whole groups of the panel kernel's six rows
+        }
+        int width = math.panelWidth(), firstLoose = panels.length * width;
         Scratch sc = scratch.get();
         float[] rows = sc.rows;
         short[] scratch = sc.shorts;
         float[] dot4 = sc.dot4;
+        float[] panelOut = sc.panelOut(block * width);
         for (int r0 = from; r0 < to; r0 += block) {
             int n = Math.min(block, to - r0);
             weight.readRows(r0, n, rows, scratch);
+            // Whole panels of tokens: every weight value broadcast to a panel.
+            for (int p = 0; p < panels.length; p++) {
+                math.rowsTimesPanel(rows, 0, n, cols, panels[p], panelOut);
+                for (int t = 0; t < width; t++) {
+                    float[] o = out[p * width + t];
+                    for (int r = 0; r < n; r++) {
+                        o[r0 + r] = panelOut[r * width + t];
+                    }
+                }
+            }
+            // Tokens past the last whole panel.
             int r = 0;
-            if (in.length >= 4) {
+            if (in.length - firstLoose >= 4) {
                 // Two rows × four tokens per pass: each load of a row serves four tokens, each load of a token two rows.
                 float[] dot8 = sc.dot8;
                 for (; r + 2 <= n; r += 2) {
-                    int i = 0;
+                    int i = firstLoose;
                     for (; i + 4 <= in.length; i += 4) {
                         math.dot2x4(rows, r * cols, (r + 1) * cols, in[i], in[i + 1], in[i + 2], in[i + 3], cols, dot8);
                         for (int k = 0; k < 4; k++) {
@@ -302,7 +352,7 @@ public final class CpuBackend implements Backend {
                 }
             }
             for (; r < n; r++) {
-                int i = 0;
+                int i = firstLoose;
                 // Four tokens at a time share each load of the weight row.
                 for (; i + 4 <= in.length; i += 4) {
                     math.dot4(rows, r * cols, in[i], in[i + 1], in[i + 2], in[i + 3], cols, dot4);

@@ -44,6 +44,71 @@ final class SimdMath extends VectorMath {
     }
 
     @Override
+    public int panelWidth() {
+        return 2 * S.length();
+    }
+
+    @Override
+    public void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, float[] out) {
+        int lanes = S.length(), width = 2 * lanes;
+        for (int r = 0; r < rows; r += 6) {
+            // Six rows × two vectors: twelve accumulators, two loads of xT and six broadcasts per
+            // twelve FMAs. A last group of fewer rows repeats its last row rather than taking a slower kernel.
+            int last = rows - 1;
+            int o0 = wOff + r * cols, o1 = wOff + Math.min(r + 1, last) * cols, o2 = wOff + Math.min(r + 2, last) * cols;
+            int o3 = wOff + Math.min(r + 3, last) * cols, o4 = wOff + Math.min(r + 4, last) * cols, o5 = wOff + Math.min(r + 5, last) * cols;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S);
+            FloatVector a3 = FloatVector.zero(S), a4 = FloatVector.zero(S), a5 = FloatVector.zero(S);
+            FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S);
+            FloatVector b3 = FloatVector.zero(S), b4 = FloatVector.zero(S), b5 = FloatVector.zero(S);
+            for (int j = 0, x = 0; j < cols; j++, x += width) {
+                FloatVector lo = FloatVector.fromArray(S, xT, x), hi = FloatVector.fromArray(S, xT, x + lanes);
+                FloatVector wv = FloatVector.broadcast(S, w[o0 + j]);
+                a0 = wv.fma(lo, a0);
+                b0 = wv.fma(hi, b0);
+                wv = FloatVector.broadcast(S, w[o1 + j]);
+                a1 = wv.fma(lo, a1);
+                b1 = wv.fma(hi, b1);
+                wv = FloatVector.broadcast(S, w[o2 + j]);
+                a2 = wv.fma(lo, a2);
+                b2 = wv.fma(hi, b2);
+                wv = FloatVector.broadcast(S, w[o3 + j]);
+                a3 = wv.fma(lo, a3);
+                b3 = wv.fma(hi, b3);
+                wv = FloatVector.broadcast(S, w[o4 + j]);
+                a4 = wv.fma(lo, a4);
+                b4 = wv.fma(hi, b4);
+                wv = FloatVector.broadcast(S, w[o5 + j]);
+                a5 = wv.fma(lo, a5);
+                b5 = wv.fma(hi, b5);
+            }
+            int base = r * width, valid = Math.min(6, rows - r);
+            a0.intoArray(out, base);
+            b0.intoArray(out, base + lanes);
+            if (valid > 1) {
+                a1.intoArray(out, base + width);
+                b1.intoArray(out, base + width + lanes);
+            }
+            if (valid > 2) {
+                a2.intoArray(out, base + 2 * width);
+                b2.intoArray(out, base + 2 * width + lanes);
+            }
+            if (valid > 3) {
+                a3.intoArray(out, base + 3 * width);
+                b3.intoArray(out, base + 3 * width + lanes);
+            }
+            if (valid > 4) {
+                a4.intoArray(out, base + 4 * width);
+                b4.intoArray(out, base + 4 * width + lanes);
+            }
+            if (valid > 5) {
+                a5.intoArray(out, base + 5 * width);
+                b5.intoArray(out, base + 5 * width + lanes);
+            }
+        }
+    }
+
+    @Override
     public float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n) {
         int lanes = S.length();
         if (n < 4 * lanes) {

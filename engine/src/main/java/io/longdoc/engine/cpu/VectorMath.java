@@ -47,6 +47,17 @@ public abstract class VectorMath {
      */
     public abstract void dot2x4(float[] w, int wOff0, int wOff1, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out);
 
+    /** Tokens in one panel of {@link #rowsTimesPanel}: two SIMD vectors' worth. */
+    public abstract int panelWidth();
+
+    /**
+     * Weight rows against a panel of {@link #panelWidth()} tokens stored transposed, xT: (cols, width):
+     * out[r · width + t] = Σ_j w[wOff + r · cols + j] · xT[j · width + t] for r in [0, rows), t in [0, width).
+     * out: (rows, width). Each weight value is broadcast to a whole panel of tokens, so a load of
+     * xT serves several rows and no lane reductions are needed.
+     */
+    public abstract void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, float[] out);
+
     /**
      * Σ w[i] · x[i] for i in [0, n), where w is n FP32 values in {@code bytes} from byte
      * {@code byteOff}: a row of a mapped F32 weight read in place, with no copy. The buffer must be
@@ -113,6 +124,25 @@ public abstract class VectorMath {
             for (int k = 0; k < 4; k++) {
                 out[k] = dot(w, wOff0, xs[k], 0, n);
                 out[4 + k] = dot(w, wOff1, xs[k], 0, n);
+            }
+        }
+
+        @Override
+        public int panelWidth() {
+            return 16;
+        }
+
+        @Override
+        public void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, float[] out) {
+            int width = panelWidth();
+            for (int r = 0; r < rows; r++) {
+                for (int t = 0; t < width; t++) {
+                    float s = 0f;
+                    for (int j = 0; j < cols; j++) {
+                        s += w[wOff + r * cols + j] * xT[j * width + t];
+                    }
+                    out[r * width + t] = s;
+                }
             }
         }
 

@@ -124,6 +124,33 @@ class VectorMathTest {
         }
     }
 
+    @Test
+    void panelKernelEqualsTheObviousSumsOnOddShapes() {
+        Random r = new Random(11);
+        for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
+            int width = m.panelWidth();
+            // Row counts around the SIMD kernel's groups of six; a short last group must not write past its rows.
+            for (int rows : new int[] {1, 2, 5, 6, 7, 12, 13}) {
+                for (int cols : new int[] {1, 3, 8, 64, 100}) {
+                    float[] w = randoms(r, 3 + rows * cols), xT = randoms(r, cols * width);
+                    float[] out = new float[rows * width + 1];
+                    out[rows * width] = 42f;
+                    m.rowsTimesPanel(w, 3, rows, cols, xT, out);
+                    for (int row = 0; row < rows; row++) {
+                        for (int t = 0; t < width; t++) {
+                            double want = 0;
+                            for (int j = 0; j < cols; j++) {
+                                want += (double) w[3 + row * cols + j] * xT[j * width + t];
+                            }
+                            assertEquals(want, out[row * width + t], 1e-5 * cols, m.name() + " rowsTimesPanel rows=" + rows + " cols=" + cols + " r=" + row + " t=" + t);
+                        }
+                    }
+                    assertEquals(42f, out[rows * width], m.name() + " wrote past its rows");
+                }
+            }
+        }
+    }
+
     private static float[] randoms(Random r, int n) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
@@ -137,6 +164,7 @@ class VectorMathTest {
         Path dir = Shared.require("models/index-tiny-random");
         ModelConfig c = ModelConfig.load(dir);
         LlamaWeights w = new LlamaWeights(c, Weights.open(dir));
+        // 40 tokens: with 256-bit SIMD, two whole panels of 16 (the panel kernel) and 8 left over (the row-dot kernels).
         int[] tokens = new int[40];
         for (int i = 0; i < tokens.length; i++) {
             tokens[i] = (i * 37 + 11) % c.vocabSize();
