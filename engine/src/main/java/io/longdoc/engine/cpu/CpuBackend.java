@@ -285,7 +285,7 @@ public final class CpuBackend implements Backend {
     /** out[i][r] for rows [from, to): weight rows read in blocks that stay in cache while every token uses them. */
     private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] panels, float[][] out) {
         int cols = weight.cols();
-        if (weight.dtype == DType.F32 && in.length < 4) {
+        if (weight.dtype == DType.F32 && in.length < 4 && math.readsBuffersFast()) {
             // Few tokens (decode): F32 rows are read in place from the mapped file. A copy would
             // double the memory traffic, and the batched kernels below need more tokens to pay for it.
             ByteBuffer bytes = weight.bytes();

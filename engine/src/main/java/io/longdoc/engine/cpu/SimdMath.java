@@ -12,10 +12,25 @@ import jdk.incubator.vector.VectorSpecies;
 final class SimdMath extends VectorMath {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final VectorMath SCALAR = VectorMath.scalar();
+    /**
+     * Whether this JDK's Vector API loads from a ByteBuffer. {@code fromByteBuffer} exists up to
+     * Java 19; from Java 20 loads from off-heap memory take a MemorySegment, which Java 17 code
+     * cannot name. Without it, rows of mapped weights are copied into arrays first.
+     */
+    private static final boolean BUFFER_LOADS = hasBufferLoads();
+
+    private static boolean hasBufferLoads() {
+        try {
+            FloatVector.class.getMethod("fromByteBuffer", VectorSpecies.class, ByteBuffer.class, int.class, ByteOrder.class);
+            return true;
+        } catch (NoSuchMethodException e) {
+            return false;
+        }
+    }
 
     @Override
     public String name() {
-        return "simd-" + S.vectorBitSize();
+        return "simd-" + S.vectorBitSize() + (BUFFER_LOADS ? "" : ", rows copied");
     }
 
     @Override
@@ -109,9 +124,14 @@ final class SimdMath extends VectorMath {
     }
 
     @Override
+    public boolean readsBuffersFast() {
+        return BUFFER_LOADS;
+    }
+
+    @Override
     public float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n) {
         int lanes = S.length();
-        if (n < 4 * lanes) {
+        if (n < 4 * lanes || !BUFFER_LOADS) {
             return SCALAR.dotF32(bytes, byteOff, x, n);
         }
         ByteOrder le = ByteOrder.LITTLE_ENDIAN;

@@ -59,6 +59,14 @@ public abstract class VectorMath {
     public abstract void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, float[] out);
 
     /**
+     * Whether {@link #dotF32} reads a buffer at full speed. When not (the Vector API of Java 20+
+     * has no ByteBuffer loads), callers copy rows into arrays and use the array kernels.
+     */
+    public boolean readsBuffersFast() {
+        return true;
+    }
+
+    /**
      * Σ w[i] · x[i] for i in [0, n), where w is n FP32 values in {@code bytes} from byte
      * {@code byteOff}: a row of a mapped F32 weight read in place, with no copy. The buffer must be
      * in little-endian order (as {@code Tensor.bytes()} is).
