@@ -20,7 +20,7 @@ import java.util.List;
  */
 public final class CpuBackend implements Backend {
     /** Multiply-adds below which an operation runs on the calling thread. */
-    private static final long PARALLEL_WORK = 1L << 18;
+    static long PARALLEL_WORK = 1L << 18;
     /**
      * Attention is split across threads from this many query·key products on: far sooner than a
      * matrix product, because each product also costs an exponential and per-block bookkeeping
@@ -247,16 +247,18 @@ public final class CpuBackend implements Backend {
             return out;
         }
         float[][] panels = transposedPanels(in, cols);
+        // A single token against BF16 rows read in place: in the order the BF16 kernel widens them.
+        float[] bf16Token = weight.dtype == DType.BF16 && in.length == 1 && math.readsBuffersFast() ? math.bf16Order(in[0], cols) : null;
         if ((long) rows * cols * in.length < PARALLEL_WORK) {
             // Too small to pay for handing work to other threads (tiny models, single tokens).
-            multiplyRows(weight, 0, rows, in, panels, out);
+            multiplyRows(weight, 0, rows, in, panels, bf16Token, out);
             return out;
         }
         // Several ranges per thread, so a thread slowed by another process hands its share to the
         // others; a multiple of the panel kernel's six rows, so only a product's last range has a short group.
         int grain = Math.max(16, Math.min(rows / (team.size() * 8), (int) (RANGE_WORK / ((long) cols * in.length))));
         grain = (grain + 5) / 6 * 6;
-        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, panels, out));
+        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, panels, bf16Token, out));
         return out;
     }
 
@@ -283,15 +285,20 @@ public final class CpuBackend implements Backend {
     }
 
     /** out[i][r] for rows [from, to): weight rows read in blocks that stay in cache while every token uses them. */
-    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] panels, float[][] out) {
+    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] panels, float[] bf16Token, float[][] out) {
         int cols = weight.cols();
-        if (weight.dtype == DType.F32 && in.length < 4 && math.readsBuffersFast()) {
-            // Few tokens (decode): F32 rows are read in place from the mapped file. A copy would
-            // double the memory traffic, and the batched kernels below need more tokens to pay for it.
+        boolean inPlace = math.readsBuffersFast() && weight.dtype == DType.F32 && in.length < 4 || bf16Token != null;
+        if (inPlace) {
+            // Few tokens (decode): rows are read in place from the mapped file. A copy would double
+            // the memory traffic, and the batched kernels below need more tokens to pay for it. BF16
+            // rows are widened as they are read, so only a single token reads them in place.
             ByteBuffer bytes = weight.bytes();
+            int rowBytes = cols * weight.dtype.bytes;
             for (int r = from; r < to; r++) {
                 for (int i = 0; i < in.length; i++) {
-                    out[i][r] = math.dotF32(bytes, r * cols * Float.BYTES, in[i], cols);
+                    out[i][r] = weight.dtype == DType.F32
+                            ? math.dotF32(bytes, r * rowBytes, in[i], cols)
+                            : math.dotBf16(bytes, r * rowBytes, bf16Token, cols);
                 }
             }
             return;
@@ -320,7 +327,11 @@ public final class CpuBackend implements Backend {
         float[] panelOut = sc.panelOut(block * width);
         for (int r0 = from; r0 < to; r0 += block) {
             int n = Math.min(block, to - r0);
-            weight.readRows(r0, n, rows, scratch);
+            if (weight.dtype == DType.BF16 && math.readsBuffersFast()) {
+                math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);  // widened with SIMD
+            } else {
+                weight.readRows(r0, n, rows, scratch);
+            }
             // Whole panels of tokens: every weight value broadcast to a panel.
             for (int p = 0; p < panels.length; p++) {
                 math.rowsTimesPanel(rows, 0, n, cols, panels[p], panelOut);

@@ -63,6 +63,41 @@ class VectorMathTest {
     }
 
     @Test
+    void bf16KernelsWidenEveryBitPatternAndSumLikeFloat64() {
+        Random r = new Random(3);
+        for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
+            for (int n : new int[] {1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 127, 128, 129, 257, 300, 2051}) {
+                // Rows from byte 6, not a multiple of any vector size: a tensor may start anywhere in a mapped file.
+                java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(6 + 2 * n + 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                short[] bits = new short[n];
+                for (int i = 0; i < n; i++) {
+                    bits[i] = (short) r.nextInt(1 << 16);   // any pattern: negatives, subnormals, infinities, NaNs
+                    bytes.putShort(6 + 2 * i, bits[i]);
+                }
+                float[] widened = new float[n + 1];
+                widened[n] = 42f;
+                m.bf16ToFloats(bytes, 6, widened, n);
+                for (int i = 0; i < n; i++) {
+                    assertEquals((bits[i] & 0xFFFF) << 16, Float.floatToRawIntBits(widened[i]), m.name() + " bf16ToFloats n=" + n + " i=" + i);
+                }
+                assertEquals(42f, widened[n], m.name() + " wrote past n");
+
+                // Finite weights of a real range for the dot product.
+                float[] x = randoms(r, n);
+                double want = 0;
+                for (int i = 0; i < n; i++) {
+                    float w = (r.nextFloat() - 0.5f) * 4;
+                    short b = (short) (Float.floatToRawIntBits(w) >>> 16);
+                    bytes.putShort(6 + 2 * i, b);
+                    want += (double) Float.intBitsToFloat((b & 0xFFFF) << 16) * x[i];
+                }
+                float[] ordered = m.bf16Order(x, n);
+                assertEquals(want, m.dotBf16(bytes, 6, ordered, n), 1e-5 * n, m.name() + " dotBf16 n=" + n);
+            }
+        }
+    }
+
+    @Test
     void attentionKernelsEqualTheObviousSumsOnOddShapes() {
         Random r = new Random(7);
         for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {

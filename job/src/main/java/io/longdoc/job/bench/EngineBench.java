@@ -3,6 +3,7 @@ package io.longdoc.job.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.Config;
+import io.longdoc.engine.model.DType;
 import io.longdoc.engine.model.LlamaWeights;
 import io.longdoc.engine.model.ModelConfig;
 import io.longdoc.engine.model.Weights;
@@ -40,6 +41,7 @@ public final class EngineBench {
         return new Args("bench", "(--model DIR | --shape 110m) [--tokens 256] [--concurrency 16] [--llama2c run.c] [--out FILE.json]")
                 .option("model", "DIR", "model directory to benchmark")
                 .option("shape", "NAME", "generate a random-weight model instead: 110m (llama2.c's stories110M shape)")
+                .option("dtype", "TYPE", "weights of the --shape model: f32 (default) or bf16; run.c always gets F32")
                 .option("tokenizer", "FILE", "tokenizer.model for run.c when the model has none (default ../shared llama2)")
                 .option("tokens", "N", "tokens to generate per sequence (default 256)")
                 .option("warmup-seconds", "S", "run every measured path for this long before timing, so the JIT has compiled it (default 3)")
@@ -54,15 +56,23 @@ public final class EngineBench {
     public static int run(Args args, Config config) throws Exception {
         Path work = args.has("work") ? Files.createDirectories(Path.of(args.get("work"))) : Files.createTempDirectory("longdoc-bench");
         Path model;
+        String weightsNote = "";
         if (args.has("shape")) {
             if (!args.get("shape").equals("110m")) {
                 throw new UsageException("--shape: only 110m is built in");
             }
-            model = work.resolve("random-110m");
+            String dtypeName = args.has("dtype") ? args.get("dtype").toLowerCase(Locale.ROOT) : "f32";
+            DType dtype = switch (dtypeName) {
+                case "f32" -> DType.F32;
+                case "bf16" -> DType.BF16;
+                default -> throw new UsageException("--dtype: f32 or bf16, not " + args.get("dtype"));
+            };
+            model = work.resolve(dtype == DType.F32 ? "random-110m" : "random-110m-bf16");
             if (!Files.exists(model.resolve("model.safetensors"))) {
-                System.err.println("writing a random 110M-parameter model to " + model);
-                RandomModel.write110m(model);
+                System.err.println("writing a random 110M-parameter " + dtype + " model to " + model);
+                RandomModel.write110m(model, dtype);
             }
+            weightsNote = dtype == DType.BF16 ? " (F32 copy of the BF16 weights)" : "";
         } else {
             model = Path.of(args.require("model"));
         }
@@ -144,7 +154,7 @@ public final class EngineBench {
         if (peer != null) {
             result.put("llama2c_tokens_per_s", peerRate);
             result.put("decode_ratio_vs_llama2c", single / peerRate);
-            System.out.printf(Locale.ROOT, "llama2.c run.c: %.1f tok/s; longdoc / run.c = %.2f%n", peerRate, single / peerRate);
+            System.out.printf(Locale.ROOT, "llama2.c run.c%s: %.1f tok/s; longdoc / run.c = %.2f%n", weightsNote, peerRate, single / peerRate);
         }
         if (args.has("out")) {
             Files.writeString(Path.of(args.get("out")), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");

@@ -13,22 +13,29 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.SplittableRandom;
 
-/** Writes a random-weight LLaMA model directory (F32 safetensors) of a given shape, for benchmarks. */
+/** Writes a random-weight LLaMA model directory (F32 or BF16 safetensors) of a given shape, for benchmarks. */
 public final class RandomModel {
     private RandomModel() {
     }
 
     /** llama2.c's stories110M shape: dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, context 1024, tied head. */
-    static Path write110m(Path dir) throws IOException {
-        return write(dir, 768, 2048, 12, 12, 12, 32000, 1024);
+    static Path write110m(Path dir, DType dtype) throws IOException {
+        return write(dir, 768, 2048, 12, 12, 12, 32000, 1024, dtype);
     }
 
     public static Path write(Path dir, int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int context) throws IOException {
+        return write(dir, dim, hidden, layers, heads, kvHeads, vocab, context, DType.F32);
+    }
+
+    public static Path write(Path dir, int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int context, DType dtype) throws IOException {
+        if (dtype != DType.F32 && dtype != DType.BF16) {
+            throw new IllegalArgumentException("random models are written as F32 or BF16, not " + dtype);
+        }
         Files.createDirectories(dir);
         Map<String, long[]> shapes = SafeTensorsWriter.llamaShapes(dim, hidden, layers, heads, kvHeads, vocab, true);
         ObjectMapper json = new ObjectMapper();
         SplittableRandom random = new SplittableRandom(110);
-        try (FileChannel ch = SafeTensorsWriter.create(dir.resolve("model.safetensors"), shapes, DType.F32)) {
+        try (FileChannel ch = SafeTensorsWriter.create(dir.resolve("model.safetensors"), shapes, dtype)) {
             ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
             for (Map.Entry<String, long[]> e : shapes.entrySet()) {
                 long[] shape = e.getValue();
@@ -41,7 +48,13 @@ public final class RandomModel {
                         ch.write(buf);
                         buf.clear();
                     }
-                    buf.putFloat(norm ? 1f : (float) (random.nextDouble() * 2 - 1) * scale);
+                    float value = norm ? 1f : (float) (random.nextDouble() * 2 - 1) * scale;
+                    if (dtype == DType.F32) {
+                        buf.putFloat(value);
+                    } else {
+                        int bits = Float.floatToRawIntBits(value);
+                        buf.putShort((short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16));  // round to nearest even
+                    }
                 }
             }
             buf.flip();
