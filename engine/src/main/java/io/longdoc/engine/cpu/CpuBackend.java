@@ -8,6 +8,7 @@ import io.longdoc.engine.model.Tensor;
 import io.longdoc.engine.runtime.Backend;
 import io.longdoc.engine.runtime.Chunk;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -33,6 +34,8 @@ public final class CpuBackend implements Backend {
      * tokens) stay short.
      */
     private static final long RANGE_WORK = 1L << 20;
+    /** Prefill queries of one sequence attend together in tiles of this many, sharing each KV block read. */
+    private static final int QUERY_TILE = 16;
     /** Weight rows are read this many floats at a time (64 KiB: stays in L2 while used). */
     private static final int ROW_BLOCK_FLOATS = 16 * 1024;
 
@@ -44,6 +47,8 @@ public final class CpuBackend implements Backend {
         final float[] dot8 = new float[8];
         private float[] scores = new float[256];
         private float[] panelOut = new float[0];
+        final float[] tileLargest = new float[QUERY_TILE];
+        final float[] tileSum = new float[QUERY_TILE];
 
         /** Output of the panel kernel for one block of rows, (rows, panel width). */
         float[] panelOut(int n) {
@@ -379,7 +384,11 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** One (token, head) at a time across threads; scores for one query row only, never T×T.   out: (T, Q) */
+    /**
+     * Causal attention, split across threads by (run of query tokens, head). A run is up to
+     * {@link #QUERY_TILE} consecutive tokens of one chunk (a prefill); a decode token is a run of
+     * one. Scores exist for one KV block or one query row at a time, never T×T.   out: (T, Q)
+     */
     private float[][] attention(float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values) {
         int tokens = q.length, heads = c.heads();
         float[][] out = new float[tokens][c.qDim()];
@@ -387,51 +396,138 @@ public final class CpuBackend implements Backend {
         for (int i = 0; i < tokens; i++) {
             work += (long) (posOf[i] + 1) * c.qDim();
         }
-        if (work < PARALLEL_ATTENTION_WORK) {
-            attend(0, tokens * heads, q, chunkOf, posOf, keys, values, out);
-            return out;
+        // Runs: the first token and length of each.
+        int[] runStart = new int[tokens], runLength = new int[tokens];
+        int runs = 0, longest = 1;
+        for (int i = 0; i < tokens; runs++) {
+            int n = 1;
+            while (n < QUERY_TILE && i + n < tokens && chunkOf[i + n] == chunkOf[i] && posOf[i + n] == posOf[i] + n) {
+                n++;
+            }
+            runStart[runs] = i;
+            runLength[runs] = n;
+            longest = Math.max(longest, n);
+            i += n;
         }
-        team.run(tokens * heads, 4, (from, to) -> attend(from, to, q, chunkOf, posOf, keys, values, out));
+        int items = runs * heads;
+        int grain = longest > 1 ? 1 : 4;
+        WorkerTeam.Range attendItems = (from, to) -> {
+            for (int item = from; item < to; item++) {
+                int run = item / heads, h = item % heads;
+                if (runLength[run] == 1) {
+                    attend(runStart[run], h, q, chunkOf, posOf, keys, values, out);
+                } else {
+                    attendTile(runStart[run], runLength[run], h, q, chunkOf, posOf, keys, values, out);
+                }
+            }
+        };
+        if (work < PARALLEL_ATTENTION_WORK) {
+            attendItems.run(0, items);
+        } else {
+            team.run(items, grain, attendItems);
+        }
         return out;
     }
 
     /**
-     * Attention for the (token, head) pairs numbered [from, to): softmax(q·Kᵀ/√d)·V over the token's
-     * visible positions, a KV block at a time.
+     * Attention of token i's head h: softmax(q·Kᵀ/√d)·V over the token's visible positions, a KV
+     * block at a time, in two passes (scores and their softmax, then the weighted values).
      */
-    private void attend(int from, int to, float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values, float[][] out) {
-        int heads = c.heads(), hd = c.headDim(), kvDim = c.kvDim();
-        int group = heads / c.kvHeads();
+    private void attend(int i, int h, float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values, float[][] out) {
+        int hd = c.headDim(), kvDim = c.kvDim();
+        int group = c.heads() / c.kvHeads();
         float invSqrt = (float) (1.0 / Math.sqrt(hd));
         Scratch sc = scratch.get();
-        for (int th = from; th < to; th++) {
-            int i = th / heads, h = th % heads;
-            int kvOff = (h / group) * hd, qOff = h * hd;
-            int pos = posOf[i];
-            int first = c.slidingWindow() > 0 ? Math.max(0, pos - c.slidingWindow() + 1) : 0;
-            int[] table = chunkOf[i].blockTable();
-            float[] scores = sc.scores(pos - first + 1);  // (visible positions)
-            float[] qi = q[i], oi = out[i];
+        int kvOff = (h / group) * hd, qOff = h * hd;
+        int pos = posOf[i];
+        int first = c.slidingWindow() > 0 ? Math.max(0, pos - c.slidingWindow() + 1) : 0;
+        int[] table = chunkOf[i].blockTable();
+        float[] scores = sc.scores(pos - first + 1);  // (visible positions)
+        float[] qi = q[i], oi = out[i];
 
-            // Scores q·k of every visible position, block by block.
-            for (int j = first; j <= pos; ) {
-                int offset = j % blockSize, n = Math.min(pos + 1 - j, blockSize - offset);
-                int block = table[j / blockSize];
-                math.dotColumns(qi, qOff, keys, (block * blockSize * kvDim) + kvOff * blockSize + offset, blockSize, hd, scores, j - first, n);
-                j += n;
+        // Scores q·k of every visible position, block by block.
+        for (int j = first; j <= pos; ) {
+            int offset = j % blockSize, n = Math.min(pos + 1 - j, blockSize - offset);
+            int block = table[j / blockSize];
+            math.dotColumns(qi, qOff, keys, (block * blockSize * kvDim) + kvOff * blockSize + offset, blockSize, hd, scores, j - first, n);
+            j += n;
+        }
+
+        // Softmax numerators; the division by their sum is applied once to the output.
+        float sum = math.softmaxNumerators(scores, 0, pos - first + 1, invSqrt);
+
+        // Values weighted by the numerators, block by block, then normalised.
+        for (int j = first; j <= pos; ) {
+            int offset = j % blockSize, n = Math.min(pos + 1 - j, blockSize - offset);
+            int block = table[j / blockSize];
+            math.addWeightedRows(scores, j - first, n, values, (block * blockSize + offset) * kvDim + kvOff, kvDim, hd, oi, qOff);
+            j += n;
+        }
+        float inv = 1f / sum;
+        for (int d = 0; d < hd; d++) {
+            oi[qOff + d] *= inv;
+        }
+    }
+
+    /**
+     * Attention of head h for the n consecutive tokens of one chunk from token {@code first}: each
+     * KV block is scored against every query of the tile while it is in cache, with a running
+     * softmax per query (its largest score and sum so far; output rescaled when the largest grows).
+     * A long prompt then reads its keys and values once per tile rather than once per token.
+     */
+    private void attendTile(int first, int n, int h, float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values, float[][] out) {
+        int hd = c.headDim(), kvDim = c.kvDim(), window = c.slidingWindow();
+        int kvOff = (h / (c.heads() / c.kvHeads())) * hd, qOff = h * hd;
+        float invSqrt = (float) (1.0 / Math.sqrt(hd));
+        Scratch sc = scratch.get();
+        float[] scores = sc.scores(blockSize);     // (visible positions of one block)
+        float[] largest = sc.tileLargest, sum = sc.tileSum;  // (tile)
+        Arrays.fill(largest, 0, n, Float.NEGATIVE_INFINITY);
+        Arrays.fill(sum, 0, n, 0f);
+        int[] table = chunkOf[first].blockTable();
+        int lastPos = posOf[first + n - 1];
+        int start = window > 0 ? Math.max(0, posOf[first] - window + 1) : 0;
+        for (int j = start; j <= lastPos; ) {
+            int offset = j % blockSize, len = Math.min(lastPos + 1 - j, blockSize - offset);
+            int block = table[j / blockSize];
+            int keyAt = block * blockSize * kvDim + kvOff * blockSize + offset;
+            int valueAt = (block * blockSize + offset) * kvDim + kvOff;
+            for (int t = 0; t < n; t++) {
+                int i = first + t, pos = posOf[i];
+                // The positions of this block the query sees: causal, and within the window.
+                int lo = window > 0 ? Math.max(j, pos - window + 1) : j, hi = Math.min(j + len - 1, pos);
+                if (lo > hi) {
+                    continue;
+                }
+                int count = hi - lo + 1;
+                math.dotColumns(q[i], qOff, keys, keyAt + (lo - j), blockSize, hd, scores, 0, count);
+                float blockLargest = Float.NEGATIVE_INFINITY;
+                for (int k = 0; k < count; k++) {
+                    blockLargest = Math.max(blockLargest, scores[k]);
+                }
+                float newLargest = Math.max(largest[t], blockLargest);
+                // Numerators relative to this block's largest score, then moved to the running one.
+                float blockSum = math.softmaxNumerators(scores, 0, count, invSqrt);
+                float toRunning = (float) Math.exp((blockLargest - newLargest) * invSqrt);
+                float rescale = largest[t] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp((largest[t] - newLargest) * invSqrt);
+                float[] oi = out[i];
+                if (rescale != 1f) {
+                    for (int d = 0; d < hd; d++) {
+                        oi[qOff + d] *= rescale;
+                    }
+                }
+                for (int k = 0; k < count; k++) {
+                    scores[k] *= toRunning;
+                }
+                math.addWeightedRows(scores, 0, count, values, valueAt + (lo - j) * kvDim, kvDim, hd, oi, qOff);
+                sum[t] = sum[t] * rescale + blockSum * toRunning;
+                largest[t] = newLargest;
             }
-
-            // Softmax numerators; the division by their sum is applied once to the output.
-            float sum = math.softmaxNumerators(scores, 0, pos - first + 1, invSqrt);
-
-            // Values weighted by the numerators, block by block, then normalised.
-            for (int j = first; j <= pos; ) {
-                int offset = j % blockSize, n = Math.min(pos + 1 - j, blockSize - offset);
-                int block = table[j / blockSize];
-                math.addWeightedRows(scores, j - first, n, values, (block * blockSize + offset) * kvDim + kvOff, kvDim, hd, oi, qOff);
-                j += n;
-            }
-            float inv = 1f / sum;
+            j += len;
+        }
+        for (int t = 0; t < n; t++) {
+            float inv = 1f / sum[t];
+            float[] oi = out[first + t];
             for (int d = 0; d < hd; d++) {
                 oi[qOff + d] *= inv;
             }

@@ -346,33 +346,45 @@ final class SimdMath extends VectorMath {
     public void dotColumns(float[] q, int qOff, float[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n) {
         int lanes = S.length();
         int o = 0;
-        // Two position vectors × even/odd dimensions: four independent FMA chains.
+        // Two position vectors × four interleaved runs of dimensions: eight independent FMA chains,
+        // enough to keep both FMA units busy through their latency.
         for (; o + 2 * lanes <= n; o += 2 * lanes) {
             FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S);
+            FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), e0 = FloatVector.zero(S), e1 = FloatVector.zero(S);
             int d = 0;
-            for (; d + 1 < dims; d += 2) {
+            for (; d + 3 < dims; d += 4) {
                 int row = kOff + d * stride + o;
                 FloatVector qa = FloatVector.broadcast(S, q[qOff + d]), qb = FloatVector.broadcast(S, q[qOff + d + 1]);
+                FloatVector qc = FloatVector.broadcast(S, q[qOff + d + 2]), qe = FloatVector.broadcast(S, q[qOff + d + 3]);
                 a0 = FloatVector.fromArray(S, kT, row).fma(qa, a0);
                 a1 = FloatVector.fromArray(S, kT, row + lanes).fma(qa, a1);
                 b0 = FloatVector.fromArray(S, kT, row + stride).fma(qb, b0);
                 b1 = FloatVector.fromArray(S, kT, row + stride + lanes).fma(qb, b1);
+                c0 = FloatVector.fromArray(S, kT, row + 2 * stride).fma(qc, c0);
+                c1 = FloatVector.fromArray(S, kT, row + 2 * stride + lanes).fma(qc, c1);
+                e0 = FloatVector.fromArray(S, kT, row + 3 * stride).fma(qe, e0);
+                e1 = FloatVector.fromArray(S, kT, row + 3 * stride + lanes).fma(qe, e1);
             }
-            if (d < dims) {
+            for (; d < dims; d++) {
                 int row = kOff + d * stride + o;
                 FloatVector qa = FloatVector.broadcast(S, q[qOff + d]);
                 a0 = FloatVector.fromArray(S, kT, row).fma(qa, a0);
                 a1 = FloatVector.fromArray(S, kT, row + lanes).fma(qa, a1);
             }
-            a0.add(b0).intoArray(out, outOff + o);
-            a1.add(b1).intoArray(out, outOff + o + lanes);
+            a0.add(b0).add(c0.add(e0)).intoArray(out, outOff + o);
+            a1.add(b1).add(c1.add(e1)).intoArray(out, outOff + o + lanes);
         }
         for (; o + lanes <= n; o += lanes) {
-            FloatVector a0 = FloatVector.zero(S);
-            for (int d = 0; d < dims; d++) {
+            FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S);
+            int d = 0;
+            for (; d + 1 < dims; d += 2) {
+                a0 = FloatVector.fromArray(S, kT, kOff + d * stride + o).fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+                b0 = FloatVector.fromArray(S, kT, kOff + (d + 1) * stride + o).fma(FloatVector.broadcast(S, q[qOff + d + 1]), b0);
+            }
+            if (d < dims) {
                 a0 = FloatVector.fromArray(S, kT, kOff + d * stride + o).fma(FloatVector.broadcast(S, q[qOff + d]), a0);
             }
-            a0.intoArray(out, outOff + o);
+            a0.add(b0).intoArray(out, outOff + o);
         }
         if (o < n) {
             SCALAR.dotColumns(q, qOff, kT, kOff + o, stride, dims, out, outOff + o, n - o);
@@ -383,6 +395,38 @@ final class SimdMath extends VectorMath {
     public void addWeightedRows(float[] p, int pOff, int n, float[] v, int vOff, int stride, int dims, float[] out, int outOff) {
         int lanes = S.length();
         int c = 0;
+        // Four column vectors × even/odd positions: eight independent FMA chains.
+        for (; c + 4 * lanes <= dims; c += 4 * lanes) {
+            int at = outOff + c;
+            FloatVector a0 = FloatVector.fromArray(S, out, at), a1 = FloatVector.fromArray(S, out, at + lanes);
+            FloatVector a2 = FloatVector.fromArray(S, out, at + 2 * lanes), a3 = FloatVector.fromArray(S, out, at + 3 * lanes);
+            FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
+            int o = 0;
+            for (; o + 1 < n; o += 2) {
+                int row = vOff + o * stride + c;
+                FloatVector pa = FloatVector.broadcast(S, p[pOff + o]), pb = FloatVector.broadcast(S, p[pOff + o + 1]);
+                a0 = FloatVector.fromArray(S, v, row).fma(pa, a0);
+                a1 = FloatVector.fromArray(S, v, row + lanes).fma(pa, a1);
+                a2 = FloatVector.fromArray(S, v, row + 2 * lanes).fma(pa, a2);
+                a3 = FloatVector.fromArray(S, v, row + 3 * lanes).fma(pa, a3);
+                b0 = FloatVector.fromArray(S, v, row + stride).fma(pb, b0);
+                b1 = FloatVector.fromArray(S, v, row + stride + lanes).fma(pb, b1);
+                b2 = FloatVector.fromArray(S, v, row + stride + 2 * lanes).fma(pb, b2);
+                b3 = FloatVector.fromArray(S, v, row + stride + 3 * lanes).fma(pb, b3);
+            }
+            if (o < n) {
+                int row = vOff + o * stride + c;
+                FloatVector pa = FloatVector.broadcast(S, p[pOff + o]);
+                a0 = FloatVector.fromArray(S, v, row).fma(pa, a0);
+                a1 = FloatVector.fromArray(S, v, row + lanes).fma(pa, a1);
+                a2 = FloatVector.fromArray(S, v, row + 2 * lanes).fma(pa, a2);
+                a3 = FloatVector.fromArray(S, v, row + 3 * lanes).fma(pa, a3);
+            }
+            a0.add(b0).intoArray(out, at);
+            a1.add(b1).intoArray(out, at + lanes);
+            a2.add(b2).intoArray(out, at + 2 * lanes);
+            a3.add(b3).intoArray(out, at + 3 * lanes);
+        }
         for (; c + lanes <= dims; c += lanes) {
             // Two accumulators, alternating positions, halve the FMA dependency chain.
             FloatVector acc0 = FloatVector.fromArray(S, out, outOff + c), acc1 = FloatVector.zero(S);
