@@ -86,6 +86,9 @@ class LauncherTest {
         Result noRounds = longdoc("bench", "--model", stories, "--rounds", "0");
         assertEquals(2, noRounds.exit());
         assertTrue(noRounds.err().contains("--rounds"), noRounds.err());
+        Result badDtype = longdoc("bench", "--shape", "110m", "--dtype", "f8", "--work", tmp.resolve("bench").toString());
+        assertEquals(2, badDtype.exit());
+        assertTrue(badDtype.err().contains("--dtype"), badDtype.err());
     }
 
     @Test
