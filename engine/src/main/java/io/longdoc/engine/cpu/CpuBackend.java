@@ -46,14 +46,27 @@ public final class CpuBackend implements Backend {
 
     /** Per-thread buffers for weight rows, so a step allocates no large arrays (allocation means zeroing memory). */
     private static final class Scratch {
-        final float[] rows = new float[ROW_BLOCK_FLOATS];
-        final short[] shorts = new short[ROW_BLOCK_FLOATS];
+        private float[] rows = new float[ROW_BLOCK_FLOATS];
+        private short[] shorts = new short[ROW_BLOCK_FLOATS];
         final float[] dot4 = new float[4];
         final float[] dot8 = new float[8];
         private float[] scores = new float[256];
         private float[] panelOut = new float[0];
         final float[] tileLargest = new float[QUERY_TILE];
         final float[] tileSum = new float[QUERY_TILE];
+
+        /** Weight rows as FP32, and their raw 16-bit values for F16/BF16, for one block of rows. */
+        float[] rows(int n) {
+            if (rows.length < n) {
+                rows = new float[n];
+                shorts = new short[n];
+            }
+            return rows;
+        }
+
+        short[] shorts() {
+            return shorts;
+        }
 
         /** Output of the panel kernel for one block of rows, (rows, panel width). */
         float[] panelOut(int n) {
@@ -325,14 +338,17 @@ public final class CpuBackend implements Backend {
             }
             return;
         }
-        int block = Math.max(1, Math.min(to - from, ROW_BLOCK_FLOATS / cols));
-        if (block >= 6) {
-            block -= block % 6;  // whole groups of the panel kernel's six rows
+        int block = Math.max(1, ROW_BLOCK_FLOATS / cols);
+        if (panels.length > 0) {
+            // Whole groups of the panel kernel's six rows, even when six long rows overflow the
+            // usual block: a shorter group would repeat its last row (hidden sizes over 2 730).
+            block = Math.max(6, block - block % 6);
         }
+        block = Math.min(block, to - from);
         int width = math.panelWidth(), firstLoose = panels.length * width;
         Scratch sc = scratch.get();
-        float[] rows = sc.rows;
-        short[] scratch = sc.shorts;
+        float[] rows = sc.rows(block * cols);
+        short[] scratch = sc.shorts();
         float[] dot4 = sc.dot4;
         float[] panelOut = sc.panelOut(block * width);
         for (int r0 = from; r0 < to; r0 += block) {
