@@ -270,18 +270,18 @@ public final class CpuBackend implements Backend {
             return out;
         }
         float[][] panels = transposedPanels(in, cols);
-        // A single token against BF16 rows read in place: in the order the BF16 kernel widens them.
-        float[] bf16Token = weight.dtype == DType.BF16 && in.length == 1 && math.readsBuffersFast() ? math.bf16Order(in[0], cols) : null;
+        // A single token against 16-bit rows read in place: in the order their kernels widen them.
+        float[] pairToken = weight.dtype != DType.F32 && in.length == 1 && math.readsBuffersFast() ? math.pairOrder(in[0], cols) : null;
         if ((long) rows * cols * in.length < PARALLEL_WORK) {
             // Too small to pay for handing work to other threads (tiny models, single tokens).
-            multiplyRows(weight, 0, rows, in, panels, bf16Token, out);
+            multiplyRows(weight, 0, rows, in, panels, pairToken, out);
             return out;
         }
         // Several ranges per thread, so a thread slowed by another process hands its share to the
         // others; a multiple of the panel kernel's six rows, so only a product's last range has a short group.
         int grain = Math.max(16, Math.min(rows / (team.size() * 8), (int) (RANGE_WORK / ((long) cols * in.length))));
         grain = (grain + 5) / 6 * 6;
-        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, panels, bf16Token, out));
+        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, panels, pairToken, out));
         return out;
     }
 
@@ -308,20 +308,22 @@ public final class CpuBackend implements Backend {
     }
 
     /** out[i][r] for rows [from, to): weight rows read in blocks that stay in cache while every token uses them. */
-    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] panels, float[] bf16Token, float[][] out) {
+    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] panels, float[] pairToken, float[][] out) {
         int cols = weight.cols();
-        boolean inPlace = math.readsBuffersFast() && weight.dtype == DType.F32 && in.length < 4 || bf16Token != null;
+        boolean inPlace = math.readsBuffersFast() && weight.dtype == DType.F32 && in.length < 4 || pairToken != null;
         if (inPlace) {
             // Few tokens (decode): rows are read in place from the mapped file. A copy would double
-            // the memory traffic, and the batched kernels below need more tokens to pay for it. BF16
+            // the memory traffic, and the batched kernels below need more tokens to pay for it. 16-bit
             // rows are widened as they are read, so only a single token reads them in place.
             ByteBuffer bytes = weight.bytes();
             int rowBytes = cols * weight.dtype.bytes;
             for (int r = from; r < to; r++) {
                 for (int i = 0; i < in.length; i++) {
-                    out[i][r] = weight.dtype == DType.F32
-                            ? math.dotF32(bytes, r * rowBytes, in[i], cols)
-                            : math.dotBf16(bytes, r * rowBytes, bf16Token, cols);
+                    out[i][r] = switch (weight.dtype) {
+                        case F32 -> math.dotF32(bytes, r * rowBytes, in[i], cols);
+                        case BF16 -> math.dotBf16(bytes, r * rowBytes, pairToken, cols);
+                        case F16 -> math.dotF16(bytes, r * rowBytes, pairToken, cols);
+                    };
                 }
             }
             return;
@@ -355,6 +357,8 @@ public final class CpuBackend implements Backend {
             int n = Math.min(block, to - r0);
             if (weight.dtype == DType.BF16 && math.readsBuffersFast()) {
                 math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);  // widened with SIMD
+            } else if (weight.dtype == DType.F16 && math.readsBuffersFast()) {
+                math.f16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);
             } else {
                 weight.readRows(r0, n, rows, scratch);
             }

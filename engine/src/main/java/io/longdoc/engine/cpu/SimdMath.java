@@ -1,5 +1,6 @@
 package io.longdoc.engine.cpu;
 
+import io.longdoc.engine.model.DType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -139,7 +140,7 @@ final class SimdMath extends VectorMath {
      * last whole run keeps its order.
      */
     @Override
-    public float[] bf16Order(float[] x, int n) {
+    public float[] pairOrder(float[] x, int n) {
         int lanes = S.length(), run = 2 * lanes;
         float[] out = new float[n];
         int i = 0;
@@ -216,6 +217,93 @@ final class SimdMath extends VectorMath {
         }
         for (; i < n; i++) {
             dst[i] = Float.intBitsToFloat((bytes.getShort(byteOff + 2 * i) & 0xFFFF) << 16);
+        }
+    }
+
+    /** 2¹¹²: moves a half's exponent, shifted into a float's place, from bias 15 to bias 127 (subnormals included). */
+    private static final float HALF_EXPONENT_SHIFT = 0x1p112f;
+    /** A half's exponent-and-mantissa bits shifted by 13 at or above this are infinities and NaNs. */
+    private static final int HALF_INFINITY_BITS = 0x7C00 << 13;
+
+    @Override
+    public float dotF16(ByteBuffer bytes, int byteOff, float[] xOrdered, int n) {
+        int lanes = S.length(), run = 2 * lanes;
+        if (n < run || !BUFFER_LOADS) {
+            return SCALAR.dotF16(bytes, byteOff, xOrdered, n);
+        }
+        // As dotBf16: int lanes hold (odd << 16 | even) pairs of halves. Each half widens as
+        // (bits & 0x7FFF) << 13 read as a float times 2¹¹², which is exact for normal and subnormal
+        // halves; infinities and NaNs get the all-ones exponent instead; then the sign is added.
+        // Written out in full: a helper method on vectors that C2 does not inline boxes them.
+        ByteOrder le = ByteOrder.LITTLE_ENDIAN;
+        FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S), acc2 = FloatVector.zero(S), acc3 = FloatVector.zero(S);
+        int i = 0;
+        for (; i + 2 * run <= n; i += 2 * run) {
+            int at = byteOff + 2 * i;
+            IntVector v0 = IntVector.fromByteBuffer(INTS, bytes, at, le), v1 = IntVector.fromByteBuffer(INTS, bytes, at + 4 * lanes, le);
+            IntVector h0 = v0.and(0xFFFF), h1 = v0.lanewise(VectorOperators.LSHR, 16);
+            IntVector h2 = v1.and(0xFFFF), h3 = v1.lanewise(VectorOperators.LSHR, 16);
+            IntVector w0Em = h0.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+            IntVector w0Bits = w0Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
+                    .blend(w0Em.or(0x70000000), w0Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
+                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+            IntVector w1Em = h1.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+            IntVector w1Bits = w1Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
+                    .blend(w1Em.or(0x70000000), w1Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
+                    .or(h1.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+            IntVector w2Em = h2.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+            IntVector w2Bits = w2Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
+                    .blend(w2Em.or(0x70000000), w2Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
+                    .or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+            IntVector w3Em = h3.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+            IntVector w3Bits = w3Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
+                    .blend(w3Em.or(0x70000000), w3Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
+                    .or(h3.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+            acc0 = w0Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i), acc0);
+            acc1 = w1Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i + lanes), acc1);
+            acc2 = w2Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i + run), acc2);
+            acc3 = w3Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i + run + lanes), acc3);
+        }
+        for (; i + run <= n; i += run) {
+            IntVector v0 = IntVector.fromByteBuffer(INTS, bytes, byteOff + 2 * i, le);
+            IntVector h0 = v0.and(0xFFFF), h1 = v0.lanewise(VectorOperators.LSHR, 16);
+            IntVector w0Em = h0.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+            IntVector w0Bits = w0Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
+                    .blend(w0Em.or(0x70000000), w0Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
+                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+            IntVector w1Em = h1.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+            IntVector w1Bits = w1Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
+                    .blend(w1Em.or(0x70000000), w1Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
+                    .or(h1.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+            acc0 = w0Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i), acc0);
+            acc1 = w1Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i + lanes), acc1);
+        }
+        float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s += DType.halfToFloat(bytes.getShort(byteOff + 2 * i)) * xOrdered[i];
+        }
+        return s;
+    }
+
+    @Override
+    public void f16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n) {
+        int lanes = S.length();
+        if (!BUFFER_LOADS) {
+            SCALAR.f16ToFloats(bytes, byteOff, dst, n);
+            return;
+        }
+        int i = 0;
+        for (; i + lanes <= n; i += lanes) {
+            ShortVector halves = ShortVector.fromByteBuffer(HALF, bytes, byteOff + 2 * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector h0 = ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).and(0xFFFF);
+            IntVector w0Em = h0.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+            IntVector w0Bits = w0Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
+                    .blend(w0Em.or(0x70000000), w0Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
+                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16));
+            w0Bits.reinterpretAsFloats().intoArray(dst, i);
+        }
+        for (; i < n; i++) {
+            dst[i] = DType.halfToFloat(bytes.getShort(byteOff + 2 * i));
         }
     }
 

@@ -1,5 +1,6 @@
 package io.longdoc.engine.cpu;
 
+import io.longdoc.engine.model.DType;
 import java.nio.ByteBuffer;
 
 /**
@@ -73,18 +74,24 @@ public abstract class VectorMath {
      */
     public abstract float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n);
 
-    /** x[0, n) in the order {@link #dotBf16} takes it (a new array, or x itself when the order is the natural one). */
-    public abstract float[] bf16Order(float[] x, int n);
+    /** x[0, n) in the order {@link #dotBf16} and {@link #dotF16} take it (a new array, or x itself when the order is the natural one). */
+    public abstract float[] pairOrder(float[] x, int n);
 
     /**
      * Σ w[i] · x[i] for i in [0, n), where w is n BF16 values in {@code bytes} from byte
      * {@code byteOff} (little-endian): a row of a mapped BF16 weight, widened to FP32 as it is read.
-     * x is given as {@link #bf16Order} arranged it.
+     * x is given as {@link #pairOrder} arranged it.
      */
     public abstract float dotBf16(ByteBuffer bytes, int byteOff, float[] xOrdered, int n);
 
     /** dst[i] = the BF16 value at byte byteOff + 2i of {@code bytes} (little-endian), as FP32, for i in [0, n). */
     public abstract void bf16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n);
+
+    /** {@link #dotBf16} for IEEE half-precision (F16) rows: subnormals, infinities and NaN widened exactly. */
+    public abstract float dotF16(ByteBuffer bytes, int byteOff, float[] xOrdered, int n);
+
+    /** {@link #bf16ToFloats} for IEEE half-precision (F16) values. */
+    public abstract void f16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n);
 
     /** gate[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^−gate[i]) · up[i] for i in [0, n). */
     public abstract void swiglu(float[] gate, float[] up, int n);
@@ -182,7 +189,7 @@ public abstract class VectorMath {
         }
 
         @Override
-        public float[] bf16Order(float[] x, int n) {
+        public float[] pairOrder(float[] x, int n) {
             return x;
         }
 
@@ -204,6 +211,27 @@ public abstract class VectorMath {
         public void bf16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n) {
             for (int i = 0; i < n; i++) {
                 dst[i] = bf16(bytes, byteOff + 2 * i);
+            }
+        }
+
+        @Override
+        public float dotF16(ByteBuffer bytes, int byteOff, float[] x, int n) {
+            float s0 = 0, s1 = 0;
+            int i = 0;
+            for (; i + 1 < n; i += 2) {
+                s0 += DType.halfToFloat(bytes.getShort(byteOff + 2 * i)) * x[i];
+                s1 += DType.halfToFloat(bytes.getShort(byteOff + 2 * i + 2)) * x[i + 1];
+            }
+            if (i < n) {
+                s0 += DType.halfToFloat(bytes.getShort(byteOff + 2 * i)) * x[i];
+            }
+            return s0 + s1;
+        }
+
+        @Override
+        public void f16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n) {
+            for (int i = 0; i < n; i++) {
+                dst[i] = DType.halfToFloat(bytes.getShort(byteOff + 2 * i));
             }
         }
 

@@ -28,7 +28,8 @@ public enum DType {
         }
     }
 
-    static float halfToFloat(short h) {
+    /** IEEE 754 binary16 to binary32, exactly. */
+    public static float halfToFloat(short h) {
         return HALF_TO_FLOAT[h & 0xFFFF];
     }
 

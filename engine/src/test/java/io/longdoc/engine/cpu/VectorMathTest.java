@@ -91,8 +91,44 @@ class VectorMathTest {
                     bytes.putShort(6 + 2 * i, b);
                     want += (double) Float.intBitsToFloat((b & 0xFFFF) << 16) * x[i];
                 }
-                float[] ordered = m.bf16Order(x, n);
+                float[] ordered = m.pairOrder(x, n);
                 assertEquals(want, m.dotBf16(bytes, 6, ordered, n), 1e-5 * n, m.name() + " dotBf16 n=" + n);
+            }
+        }
+    }
+
+    @Test
+    void f16KernelsWidenEveryBitPatternAndSumLikeFloat64() {
+        // A few halves by hand (IEEE 754 binary16): independent of any conversion code.
+        short[] known = {0x3C00, (short) 0xC000, 0x0001, (short) 0x8000, 0x7BFF, 0x7C00, (short) 0xFC00, 0x03FF};
+        float[] values = {1f, -2f, 0x1p-24f, -0f, 65504f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 1023 * 0x1p-24f};
+        Random r = new Random(5);
+        for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
+            java.nio.ByteBuffer all = java.nio.ByteBuffer.allocate(2 + 2 * 65536).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int h = 0; h < 65536; h++) {
+                all.putShort(2 + 2 * h, (short) h);
+            }
+            float[] widened = new float[65536];
+            m.f16ToFloats(all, 2, widened, 65536);
+            for (int h = 0; h < 65536; h++) {
+                assertEquals(Float.floatToRawIntBits(io.longdoc.engine.model.DType.halfToFloat((short) h)), Float.floatToRawIntBits(widened[h]),
+                        m.name() + " f16ToFloats " + Integer.toHexString(h));
+            }
+            for (int k = 0; k < known.length; k++) {
+                assertEquals(Float.floatToRawIntBits(values[k]), Float.floatToRawIntBits(widened[known[k] & 0xFFFF]), m.name() + " " + Integer.toHexString(known[k] & 0xFFFF));
+            }
+            // The dot product over finite halves, against float64.
+            for (int n : new int[] {1, 15, 16, 17, 32, 33, 100, 2051}) {
+                java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(6 + 2 * n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                float[] x = randoms(r, n);
+                double want = 0;
+                for (int i = 0; i < n; i++) {
+                    // Finite halves of magnitude 2^-14 to 2^2, either sign.
+                    short h = (short) ((r.nextInt(2) << 15) | ((1 + r.nextInt(17)) << 10) | r.nextInt(1024));
+                    bytes.putShort(6 + 2 * i, h);
+                    want += (double) io.longdoc.engine.model.DType.halfToFloat(h) * x[i];
+                }
+                assertEquals(want, m.dotF16(bytes, 6, m.pairOrder(x, n), n), 1e-5 * n, m.name() + " dotF16 n=" + n);
             }
         }
     }
