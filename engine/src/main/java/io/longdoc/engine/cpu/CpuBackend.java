@@ -21,12 +21,11 @@ import java.util.List;
  */
 public final class CpuBackend implements Backend {
     /**
-     * Multiply-adds below which an operation runs on the calling thread. Workers spin between
-     * operations, so a hand-off costs about a microsecond: a 16-token step of stories260k ran 5–10 %
-     * faster with every matrix product shared from 32K on than from 256K (in-process A/B), and one
-     * token's step no slower.
+     * Multiply-adds below which an operation runs on the calling thread. (32K was 5–10 % faster
+     * for a 16-token stories260k step in a forward-pass A/B, but not through the engine, where
+     * an A/B favoured 256K in four rounds of five.)
      */
-    private static final long PARALLEL_WORK = 1L << 15;
+    private static final long PARALLEL_WORK = 1L << 18;
     /**
      * Attention is split across threads from this many query·key products on: far sooner than a
      * matrix product, because each product also costs an exponential and per-block bookkeeping
