@@ -231,54 +231,17 @@ final class SimdMath extends VectorMath {
         if (n < run || !BUFFER_LOADS) {
             return SCALAR.dotF16(bytes, byteOff, xOrdered, n);
         }
-        // As dotBf16: int lanes hold (odd << 16 | even) pairs of halves. Each half widens as
-        // (bits & 0x7FFF) << 13 read as a float times 2¹¹², which is exact for normal and subnormal
-        // halves; infinities and NaNs get the all-ones exponent instead; then the sign is added.
-        // Written out in full: a helper method on vectors that C2 does not inline boxes them.
+        // As dotBf16: int lanes hold (odd << 16 | even) pairs of halves, and x is stored to match.
+        // The widening, not memory, bounds this loop, so one load per pass is enough.
         ByteOrder le = ByteOrder.LITTLE_ENDIAN;
-        FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S), acc2 = FloatVector.zero(S), acc3 = FloatVector.zero(S);
+        FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S);
         int i = 0;
-        for (; i + 2 * run <= n; i += 2 * run) {
-            int at = byteOff + 2 * i;
-            IntVector v0 = IntVector.fromByteBuffer(INTS, bytes, at, le), v1 = IntVector.fromByteBuffer(INTS, bytes, at + 4 * lanes, le);
-            IntVector h0 = v0.and(0xFFFF), h1 = v0.lanewise(VectorOperators.LSHR, 16);
-            IntVector h2 = v1.and(0xFFFF), h3 = v1.lanewise(VectorOperators.LSHR, 16);
-            IntVector w0Em = h0.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-            IntVector w0Bits = w0Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
-                    .blend(w0Em.or(0x70000000), w0Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
-                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-            IntVector w1Em = h1.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-            IntVector w1Bits = w1Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
-                    .blend(w1Em.or(0x70000000), w1Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
-                    .or(h1.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-            IntVector w2Em = h2.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-            IntVector w2Bits = w2Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
-                    .blend(w2Em.or(0x70000000), w2Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
-                    .or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-            IntVector w3Em = h3.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-            IntVector w3Bits = w3Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
-                    .blend(w3Em.or(0x70000000), w3Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
-                    .or(h3.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-            acc0 = w0Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i), acc0);
-            acc1 = w1Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i + lanes), acc1);
-            acc2 = w2Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i + run), acc2);
-            acc3 = w3Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i + run + lanes), acc3);
-        }
         for (; i + run <= n; i += run) {
-            IntVector v0 = IntVector.fromByteBuffer(INTS, bytes, byteOff + 2 * i, le);
-            IntVector h0 = v0.and(0xFFFF), h1 = v0.lanewise(VectorOperators.LSHR, 16);
-            IntVector w0Em = h0.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-            IntVector w0Bits = w0Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
-                    .blend(w0Em.or(0x70000000), w0Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
-                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-            IntVector w1Em = h1.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-            IntVector w1Bits = w1Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
-                    .blend(w1Em.or(0x70000000), w1Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
-                    .or(h1.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-            acc0 = w0Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i), acc0);
-            acc1 = w1Bits.reinterpretAsFloats().fma(FloatVector.fromArray(S, xOrdered, i + lanes), acc1);
+            IntVector pairs = IntVector.fromByteBuffer(INTS, bytes, byteOff + 2 * i, le);
+            acc0 = halvesToFloats(pairs.and(0xFFFF)).fma(FloatVector.fromArray(S, xOrdered, i), acc0);
+            acc1 = halvesToFloats(pairs.lanewise(VectorOperators.LSHR, 16)).fma(FloatVector.fromArray(S, xOrdered, i + lanes), acc1);
         }
-        float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             s += DType.halfToFloat(bytes.getShort(byteOff + 2 * i)) * xOrdered[i];
         }
@@ -295,16 +258,24 @@ final class SimdMath extends VectorMath {
         int i = 0;
         for (; i + lanes <= n; i += lanes) {
             ShortVector halves = ShortVector.fromByteBuffer(HALF, bytes, byteOff + 2 * i, ByteOrder.LITTLE_ENDIAN);
-            IntVector h0 = ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).and(0xFFFF);
-            IntVector w0Em = h0.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-            IntVector w0Bits = w0Em.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
-                    .blend(w0Em.or(0x70000000), w0Em.compare(VectorOperators.GE, HALF_INFINITY_BITS))
-                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16));
-            w0Bits.reinterpretAsFloats().intoArray(dst, i);
+            halvesToFloats(((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).and(0xFFFF)).intoArray(dst, i);
         }
         for (; i < n; i++) {
             dst[i] = DType.halfToFloat(bytes.getShort(byteOff + 2 * i));
         }
+    }
+
+    /**
+     * IEEE halves (one in the low 16 bits of each int lane) as floats: (bits & 0x7FFF) << 13 read
+     * as a float times 2¹¹², which is exact for normal and subnormal halves; infinities and NaNs
+     * get the all-ones exponent instead; then the sign. Small enough for C2 to inline into the
+     * short loops above (measured), so the vectors are not boxed.
+     */
+    private static FloatVector halvesToFloats(IntVector halves) {
+        IntVector magnitude = halves.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
+        return magnitude.reinterpretAsFloats().mul(HALF_EXPONENT_SHIFT).reinterpretAsInts()
+                .blend(magnitude.or(0x70000000), magnitude.compare(VectorOperators.GE, HALF_INFINITY_BITS))
+                .or(halves.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
     }
 
     @Override
