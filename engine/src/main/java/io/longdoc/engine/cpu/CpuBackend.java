@@ -46,7 +46,6 @@ public final class CpuBackend implements Backend {
     /** Per-thread buffers for weight rows, so a step allocates no large arrays (allocation means zeroing memory). */
     private static final class Scratch {
         private float[] rows = new float[ROW_BLOCK_FLOATS];
-        private short[] shorts = new short[ROW_BLOCK_FLOATS];
         final float[] dot4 = new float[4];
         final float[] dot8 = new float[8];
         private float[] scores = new float[256];
@@ -54,17 +53,12 @@ public final class CpuBackend implements Backend {
         final float[] tileLargest = new float[QUERY_TILE];
         final float[] tileSum = new float[QUERY_TILE];
 
-        /** Weight rows as FP32, and their raw 16-bit values for F16/BF16, for one block of rows. */
+        /** Weight rows as FP32, for one block of rows. */
         float[] rows(int n) {
             if (rows.length < n) {
                 rows = new float[n];
-                shorts = new short[n];
             }
             return rows;
-        }
-
-        short[] shorts() {
-            return shorts;
         }
 
         /** Output of the panel kernel for one block of rows, (rows, panel width). */
@@ -349,17 +343,14 @@ public final class CpuBackend implements Backend {
         int width = math.panelWidth(), firstLoose = panels.length * width;
         Scratch sc = scratch.get();
         float[] rows = sc.rows(block * cols);
-        short[] scratch = sc.shorts();
         float[] dot4 = sc.dot4;
         float[] panelOut = sc.panelOut(block * width);
         for (int r0 = from; r0 < to; r0 += block) {
             int n = Math.min(block, to - r0);
-            if (weight.dtype == DType.BF16 && math.readsBuffersFast()) {
-                math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);  // widened with SIMD
-            } else if (weight.dtype == DType.F16 && math.readsBuffersFast()) {
-                math.f16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);
-            } else {
-                weight.readRows(r0, n, rows, scratch);
+            switch (weight.dtype) {
+                case F32 -> weight.readRows(r0, n, rows, null);  // F32 needs no 16-bit scratch
+                case BF16 -> math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);
+                case F16 -> math.f16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);
             }
             // Whole panels of tokens: every weight value broadcast to a panel.
             for (int p = 0; p < panels.length; p++) {

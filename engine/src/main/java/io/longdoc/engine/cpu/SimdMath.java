@@ -141,6 +141,9 @@ final class SimdMath extends VectorMath {
      */
     @Override
     public float[] pairOrder(float[] x, int n) {
+        if (!BUFFER_LOADS) {
+            return x;  // the 16-bit kernels fall back to the scalar ones, which take the natural order
+        }
         int lanes = S.length(), run = 2 * lanes;
         float[] out = new float[n];
         int i = 0;
