@@ -200,7 +200,7 @@ final class SimdMath extends VectorMath {
         }
         float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
-            s += Float.intBitsToFloat((bytes.getShort(byteOff + 2 * i) & 0xFFFF) << 16) * xOrdered[i];
+            s += DType.bf16ToFloat(bytes.getShort(byteOff + 2 * i)) * xOrdered[i];
         }
         return s;
     }
@@ -219,7 +219,7 @@ final class SimdMath extends VectorMath {
             ((IntVector) halves.convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
         }
         for (; i < n; i++) {
-            dst[i] = Float.intBitsToFloat((bytes.getShort(byteOff + 2 * i) & 0xFFFF) << 16);
+            dst[i] = DType.bf16ToFloat(bytes.getShort(byteOff + 2 * i));
         }
     }
 

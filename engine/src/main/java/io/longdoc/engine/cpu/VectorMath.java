@@ -198,11 +198,11 @@ public abstract class VectorMath {
             float s0 = 0, s1 = 0;
             int i = 0;
             for (; i + 1 < n; i += 2) {
-                s0 += bf16(bytes, byteOff + 2 * i) * x[i];
-                s1 += bf16(bytes, byteOff + 2 * i + 2) * x[i + 1];
+                s0 += DType.bf16ToFloat(bytes.getShort(byteOff + 2 * i)) * x[i];
+                s1 += DType.bf16ToFloat(bytes.getShort(byteOff + 2 * i + 2)) * x[i + 1];
             }
             if (i < n) {
-                s0 += bf16(bytes, byteOff + 2 * i) * x[i];
+                s0 += DType.bf16ToFloat(bytes.getShort(byteOff + 2 * i)) * x[i];
             }
             return s0 + s1;
         }
@@ -210,7 +210,7 @@ public abstract class VectorMath {
         @Override
         public void bf16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n) {
             for (int i = 0; i < n; i++) {
-                dst[i] = bf16(bytes, byteOff + 2 * i);
+                dst[i] = DType.bf16ToFloat(bytes.getShort(byteOff + 2 * i));
             }
         }
 
@@ -233,11 +233,6 @@ public abstract class VectorMath {
             for (int i = 0; i < n; i++) {
                 dst[i] = DType.halfToFloat(bytes.getShort(byteOff + 2 * i));
             }
-        }
-
-        /** A BF16 value is the high half of the FP32 value with the same bits. */
-        private static float bf16(ByteBuffer bytes, int at) {
-            return Float.intBitsToFloat((bytes.getShort(at) & 0xFFFF) << 16);
         }
 
         @Override

@@ -33,7 +33,8 @@ public enum DType {
         return HALF_TO_FLOAT[h & 0xFFFF];
     }
 
-    static float bf16ToFloat(short b) {
+    /** BF16 to binary32: the BF16 bits are the high half of the float's. */
+    public static float bf16ToFloat(short b) {
         return Float.intBitsToFloat((b & 0xFFFF) << 16);
     }
 
