@@ -271,31 +271,37 @@ public final class CpuBackend implements Backend {
             return out;
         }
         // Several ranges per thread, so a thread slowed by another process hands its share to the
-        // others; a multiple of the panel kernel's six rows, so only a product's last range has a short group.
+        // others; a multiple of the panel kernel's group of rows, so only a product's last range has a short group.
+        int group = math.panelRows();
         int grain = Math.max(16, Math.min(rows / (team.size() * 8), (int) (RANGE_WORK / ((long) cols * in.length))));
-        grain = (grain + 5) / 6 * 6;
+        grain = (grain + group - 1) / group * group;
         team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, panels, pairToken, out));
         return out;
     }
 
     /**
      * The tokens in panels of {@code math.panelWidth()}, each transposed, (cols, width), for the
-     * panel kernel; tokens past the last whole panel are left to the row-dot kernels.   (T / width, cols · width)
+     * panel kernel; then, when at least half a panel's tokens are left, one half panel. Tokens past
+     * the last panel are left to the row-dot kernels.   (panels, cols · width)
      */
     private float[][] transposedPanels(float[][] in, int cols) {
-        int width = math.panelWidth();
-        if (cols > ROW_BLOCK_FLOATS || in.length < width) {
+        int full = math.panelWidth(), half = full / 2;
+        if (cols > ROW_BLOCK_FLOATS || in.length < half) {
             return new float[0][];
         }
-        float[][] panels = new float[in.length / width][cols * width];
-        for (int p = 0; p < panels.length; p++) {
-            float[] panel = panels[p];
+        int whole = in.length / full;
+        boolean halfPanel = in.length - whole * full >= half;
+        float[][] panels = new float[whole + (halfPanel ? 1 : 0)][];
+        for (int p = 0, first = 0; p < panels.length; p++) {
+            int width = p < whole ? full : half;
+            float[] panel = panels[p] = new float[cols * width];
             for (int t = 0; t < width; t++) {
-                float[] x = in[p * width + t];
+                float[] x = in[first + t];
                 for (int j = 0; j < cols; j++) {
                     panel[j * width + t] = x[j];
                 }
             }
+            first += width;
         }
         return panels;
     }
@@ -335,16 +341,20 @@ public final class CpuBackend implements Backend {
         }
         int block = Math.max(1, ROW_BLOCK_FLOATS / cols);
         if (panels.length > 0) {
-            // Whole groups of the panel kernel's six rows, even when six long rows overflow the
-            // usual block: a shorter group would repeat its last row (hidden sizes over 2 730).
-            block = Math.max(6, block - block % 6);
+            // Whole groups of the panel kernel's rows, even when a group of long rows overflows the
+            // usual block: a shorter group would repeat its last row (hidden sizes over 1 365 or 2 730).
+            int group = math.panelRows();
+            block = Math.max(group, block - block % group);
         }
         block = Math.min(block, to - from);
-        int width = math.panelWidth(), firstLoose = panels.length * width;
+        int firstLoose = 0;
+        for (float[] panel : panels) {
+            firstLoose += panel.length / cols;
+        }
         Scratch sc = scratch.get();
         float[] rows = sc.rows(block * cols);
         float[] dot4 = sc.dot4;
-        float[] panelOut = sc.panelOut(block * width);
+        float[] panelOut = sc.panelOut(block * math.panelWidth());
         for (int r0 = from; r0 < to; r0 += block) {
             int n = Math.min(block, to - r0);
             switch (weight.dtype) {
@@ -352,17 +362,19 @@ public final class CpuBackend implements Backend {
                 case BF16 -> math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);
                 case F16 -> math.f16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);
             }
-            // Whole panels of tokens: every weight value broadcast to a panel.
-            for (int p = 0; p < panels.length; p++) {
-                math.rowsTimesPanel(rows, 0, n, cols, panels[p], panelOut);
+            // Panels of tokens: every weight value broadcast to a panel.
+            for (int p = 0, first = 0; p < panels.length; p++) {
+                int width = panels[p].length / cols;
+                math.rowsTimesPanel(rows, 0, n, cols, panels[p], width, panelOut);
                 for (int t = 0; t < width; t++) {
-                    float[] o = out[p * width + t];
+                    float[] o = out[first + t];
                     for (int r = 0; r < n; r++) {
                         o[r0 + r] = panelOut[r * width + t];
                     }
                 }
+                first += width;
             }
-            // Tokens past the last whole panel.
+            // Tokens past the last panel.
             int r = 0;
             if (in.length - firstLoose >= 4) {
                 // Two rows × four tokens per pass: each load of a row serves four tokens, each load of a token two rows.

@@ -11,9 +11,23 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** {@link VectorMath} on the Vector API (SIMD lanes of the machine's preferred width). */
+/** {@link VectorMath} on the Vector API: 256-bit lanes, or the machine's width where that is less (see {@link #S}). */
 final class SimdMath extends VectorMath {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    /**
+     * 256 bits, or 128 where the machine has no more; {@code -Dlongdoc.cpu.vectorBits=512} takes
+     * 512 where it has AVX-512 (the tests run both widths on any machine: the Vector API emulates a
+     * width the CPU lacks, slowly). Measured on a 2-core AVX-512 machine (Zen 5) with the 110M
+     * benchmark: 512-bit loads stream mapped weights 15–25 % slower than 256-bit ones (slower still
+     * when rows are not 64-byte aligned, as safetensors files leave them), so decode ran at 0.75 of
+     * run.c against 0.85; 512-bit panels made a long prefill faster (about 1 300 against 950
+     * tokens/s), but a kernel of each width in one JVM let C2 compile the panel kernels without their
+     * intrinsics now and then (a batch step 10× slower), so one width serves all kernels.
+     */
+    private static final VectorSpecies<Float> S = switch (Integer.getInteger("longdoc.cpu.vectorBits", 0)) {
+        case 512 -> FloatVector.SPECIES_512;
+        case 256 -> FloatVector.SPECIES_256;
+        default -> FloatVector.SPECIES_PREFERRED.vectorBitSize() > 256 ? FloatVector.SPECIES_256 : FloatVector.SPECIES_PREFERRED;
+    };
     private static final VectorMath SCALAR = VectorMath.scalar();
     /** BF16 values, half the width of S: one load widens to one vector of floats. */
     private static final VectorSpecies<Short> HALF = VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
@@ -70,8 +84,20 @@ final class SimdMath extends VectorMath {
     }
 
     @Override
-    public void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, float[] out) {
-        int lanes = S.length(), width = 2 * lanes;
+    public int panelRows() {
+        return 12;
+    }
+
+    @Override
+    public void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, int width, float[] out) {
+        if (width == S.length()) {
+            rowsTimesHalfPanel(w, wOff, rows, cols, xT, out);
+            return;
+        }
+        int lanes = S.length();
+        if (width != 2 * lanes) {
+            throw new IllegalArgumentException("panel width " + width + ": this kernel takes " + lanes + " or " + 2 * lanes);
+        }
         for (int r = 0; r < rows; r += 6) {
             // Six rows × two vectors: twelve accumulators, two loads of xT and six broadcasts per
             // twelve FMAs. A last group of fewer rows repeats its last row rather than taking a slower kernel.
@@ -125,6 +151,75 @@ final class SimdMath extends VectorMath {
             if (valid > 5) {
                 a5.intoArray(out, base + 5 * width);
                 b5.intoArray(out, base + 5 * width + lanes);
+            }
+        }
+    }
+
+    /**
+     * {@link #rowsTimesPanel} for a half panel, one vector of tokens: twelve rows × one vector,
+     * twelve accumulators, one load of xT and twelve broadcasts per twelve FMAs. A last group of
+     * fewer rows repeats its last row.
+     */
+    private static void rowsTimesHalfPanel(float[] w, int wOff, int rows, int cols, float[] xT, float[] out) {
+        int width = S.length();
+        for (int r = 0; r < rows; r += 12) {
+            int last = rows - 1;
+            int o0 = wOff + r * cols, o1 = wOff + Math.min(r + 1, last) * cols, o2 = wOff + Math.min(r + 2, last) * cols;
+            int o3 = wOff + Math.min(r + 3, last) * cols, o4 = wOff + Math.min(r + 4, last) * cols, o5 = wOff + Math.min(r + 5, last) * cols;
+            int o6 = wOff + Math.min(r + 6, last) * cols, o7 = wOff + Math.min(r + 7, last) * cols, o8 = wOff + Math.min(r + 8, last) * cols;
+            int o9 = wOff + Math.min(r + 9, last) * cols, o10 = wOff + Math.min(r + 10, last) * cols, o11 = wOff + Math.min(r + 11, last) * cols;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
+            FloatVector a4 = FloatVector.zero(S), a5 = FloatVector.zero(S), a6 = FloatVector.zero(S), a7 = FloatVector.zero(S);
+            FloatVector a8 = FloatVector.zero(S), a9 = FloatVector.zero(S), a10 = FloatVector.zero(S), a11 = FloatVector.zero(S);
+            for (int j = 0, x = 0; j < cols; j++, x += width) {
+                FloatVector panel = FloatVector.fromArray(S, xT, x);
+                a0 = FloatVector.broadcast(S, w[o0 + j]).fma(panel, a0);
+                a1 = FloatVector.broadcast(S, w[o1 + j]).fma(panel, a1);
+                a2 = FloatVector.broadcast(S, w[o2 + j]).fma(panel, a2);
+                a3 = FloatVector.broadcast(S, w[o3 + j]).fma(panel, a3);
+                a4 = FloatVector.broadcast(S, w[o4 + j]).fma(panel, a4);
+                a5 = FloatVector.broadcast(S, w[o5 + j]).fma(panel, a5);
+                a6 = FloatVector.broadcast(S, w[o6 + j]).fma(panel, a6);
+                a7 = FloatVector.broadcast(S, w[o7 + j]).fma(panel, a7);
+                a8 = FloatVector.broadcast(S, w[o8 + j]).fma(panel, a8);
+                a9 = FloatVector.broadcast(S, w[o9 + j]).fma(panel, a9);
+                a10 = FloatVector.broadcast(S, w[o10 + j]).fma(panel, a10);
+                a11 = FloatVector.broadcast(S, w[o11 + j]).fma(panel, a11);
+            }
+            int base = r * width, valid = Math.min(12, rows - r);
+            a0.intoArray(out, base);
+            if (valid > 1) {
+                a1.intoArray(out, base + width);
+            }
+            if (valid > 2) {
+                a2.intoArray(out, base + 2 * width);
+            }
+            if (valid > 3) {
+                a3.intoArray(out, base + 3 * width);
+            }
+            if (valid > 4) {
+                a4.intoArray(out, base + 4 * width);
+            }
+            if (valid > 5) {
+                a5.intoArray(out, base + 5 * width);
+            }
+            if (valid > 6) {
+                a6.intoArray(out, base + 6 * width);
+            }
+            if (valid > 7) {
+                a7.intoArray(out, base + 7 * width);
+            }
+            if (valid > 8) {
+                a8.intoArray(out, base + 8 * width);
+            }
+            if (valid > 9) {
+                a9.intoArray(out, base + 9 * width);
+            }
+            if (valid > 10) {
+                a10.intoArray(out, base + 10 * width);
+            }
+            if (valid > 11) {
+                a11.intoArray(out, base + 11 * width);
             }
         }
     }

@@ -48,16 +48,20 @@ public abstract class VectorMath {
      */
     public abstract void dot2x4(float[] w, int wOff0, int wOff1, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out);
 
-    /** Tokens in one panel of {@link #rowsTimesPanel}: two SIMD vectors' worth. */
+    /** Tokens in one panel of {@link #rowsTimesPanel}: two SIMD vectors' worth (16 with AVX2, 32 with AVX-512). */
     public abstract int panelWidth();
 
+    /** Rows callers hand {@link #rowsTimesPanel} together where they can: a whole number of its kernels' groups. */
+    public abstract int panelRows();
+
     /**
-     * Weight rows against a panel of {@link #panelWidth()} tokens stored transposed, xT: (cols, width):
+     * Weight rows against a panel of tokens stored transposed, xT: (cols, width):
      * out[r · width + t] = Σ_j w[wOff + r · cols + j] · xT[j · width + t] for r in [0, rows), t in [0, width).
-     * out: (rows, width). Each weight value is broadcast to a whole panel of tokens, so a load of
-     * xT serves several rows and no lane reductions are needed.
+     * out: (rows, width). The width is {@link #panelWidth()}, or half of it for a batch's last tokens.
+     * Each weight value is broadcast to a whole panel of tokens, so a load of xT serves several rows
+     * and no lane reductions are needed.
      */
-    public abstract void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, float[] out);
+    public abstract void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, int width, float[] out);
 
     /**
      * Whether {@link #dotF32} reads a buffer at full speed. When not (the Vector API of Java 20+
@@ -161,8 +165,12 @@ public abstract class VectorMath {
         }
 
         @Override
-        public void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, float[] out) {
-            int width = panelWidth();
+        public int panelRows() {
+            return 1;
+        }
+
+        @Override
+        public void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, int width, float[] out) {
             for (int r = 0; r < rows; r++) {
                 for (int t = 0; t < width; t++) {
                     float s = 0f;

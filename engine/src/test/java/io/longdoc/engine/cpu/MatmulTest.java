@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The CPU matrix product on every path it takes against float64 sums: weights read in place
- * (decode), whole panels of tokens, tokens past the last panel, rows longer than the usual block,
+ * (decode), whole and half panels of tokens, tokens past the last panel, rows longer than the usual block,
  * products small enough to stay on one thread and large enough to be shared, in F32, BF16 and F16.
  */
 class MatmulTest {
@@ -45,7 +45,7 @@ class MatmulTest {
                         for (int r = 0; r < shape[0]; r++) {
                             w.readRow(r, rowsOf[r], new short[shape[1]]);
                         }
-                        for (int tokens : new int[] {1, 2, 3, 5, 16, 21, 40}) {
+                        for (int tokens : new int[] {1, 2, 3, 5, 16, 21, 40, 56}) {
                             float[][] in = new float[tokens][shape[1]];
                             for (float[] row : in) {
                                 for (int j = 0; j < row.length; j++) {

@@ -20,6 +20,11 @@ class VectorMathTest {
         VectorMath fast = VectorMath.get(), slow = VectorMath.scalar();
         assertTrue(VectorMath.simdAvailable(), "tests run with --add-modules jdk.incubator.vector; the SIMD path must be the one tested");
         assertTrue(fast.name().startsWith("simd"), fast.name());
+        String bits = System.getProperty("longdoc.cpu.vectorBits");
+        if (bits != null) {
+            // The pom's simd-256 and simd-512 runs: the kernels of that width are the ones tested.
+            assertTrue(fast.name().startsWith("simd-" + bits), fast.name() + " with longdoc.cpu.vectorBits=" + bits);
+        }
         Random r = new Random(1);
         for (int n : new int[] {1, 7, 8, 15, 16, 31, 33, 64, 100, 257, 1000, 2051}) {
             float[] a = new float[n + 5], b = new float[n + 5], c = new float[n], d = new float[n], e = new float[n];
@@ -199,24 +204,26 @@ class VectorMathTest {
     void panelKernelEqualsTheObviousSumsOnOddShapes() {
         Random r = new Random(11);
         for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
-            int width = m.panelWidth();
-            // Row counts around the SIMD kernel's groups of six; a short last group must not write past its rows.
-            for (int rows : new int[] {1, 2, 5, 6, 7, 12, 13}) {
-                for (int cols : new int[] {1, 3, 8, 64, 100}) {
-                    float[] w = randoms(r, 3 + rows * cols), xT = randoms(r, cols * width);
-                    float[] out = new float[rows * width + 1];
-                    out[rows * width] = 42f;
-                    m.rowsTimesPanel(w, 3, rows, cols, xT, out);
-                    for (int row = 0; row < rows; row++) {
-                        for (int t = 0; t < width; t++) {
-                            double want = 0;
-                            for (int j = 0; j < cols; j++) {
-                                want += (double) w[3 + row * cols + j] * xT[j * width + t];
+            // Whole panels and half panels; row counts around the SIMD kernels' groups of six
+            // (whole panels) and twelve (half panels): a short last group must not write past its rows.
+            for (int width : new int[] {m.panelWidth(), m.panelWidth() / 2}) {
+                for (int rows : new int[] {1, 2, 5, 6, 7, 11, 12, 13, 25}) {
+                    for (int cols : new int[] {1, 3, 8, 64, 100}) {
+                        float[] w = randoms(r, 3 + rows * cols), xT = randoms(r, cols * width);
+                        float[] out = new float[rows * width + 1];
+                        out[rows * width] = 42f;
+                        m.rowsTimesPanel(w, 3, rows, cols, xT, width, out);
+                        for (int row = 0; row < rows; row++) {
+                            for (int t = 0; t < width; t++) {
+                                double want = 0;
+                                for (int j = 0; j < cols; j++) {
+                                    want += (double) w[3 + row * cols + j] * xT[j * width + t];
+                                }
+                                assertEquals(want, out[row * width + t], 1e-5 * cols, m.name() + " rowsTimesPanel width=" + width + " rows=" + rows + " cols=" + cols + " r=" + row + " t=" + t);
                             }
-                            assertEquals(want, out[row * width + t], 1e-5 * cols, m.name() + " rowsTimesPanel rows=" + rows + " cols=" + cols + " r=" + row + " t=" + t);
                         }
+                        assertEquals(42f, out[rows * width], m.name() + " wrote past its rows");
                     }
-                    assertEquals(42f, out[rows * width], m.name() + " wrote past its rows");
                 }
             }
         }
@@ -235,7 +242,8 @@ class VectorMathTest {
         Path dir = Shared.require("models/index-tiny-random");
         ModelConfig c = ModelConfig.load(dir);
         LlamaWeights w = new LlamaWeights(c, Weights.open(dir));
-        // 40 tokens: with 256-bit SIMD, two whole panels of 16 (the panel kernel) and 8 left over (the row-dot kernels).
+        // 40 tokens: with 256-bit SIMD two panels of 16 and a half panel of 8; with 512-bit one panel of 32
+        // and 8 left over for the row-dot kernels.
         int[] tokens = new int[40];
         for (int i = 0; i < tokens.length; i++) {
             tokens[i] = (i * 37 + 11) % c.vocabSize();
