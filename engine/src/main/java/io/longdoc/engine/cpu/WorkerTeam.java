@@ -2,6 +2,7 @@ package io.longdoc.engine.cpu;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -33,30 +34,51 @@ final class WorkerTeam implements AutoCloseable {
         void run(int from, int to);
     }
 
-    /** One call of {@link #run}: its items, what claimed them, how many are done, what failed. */
+    /**
+     * One call of {@link #run}: its items, who claimed which, how many are done, what failed.
+     *
+     * <p>The items are cut into one contiguous slice per thread, and each thread claims ranges from
+     * the front of its own slice, so it streams one run of memory, as a static OpenMP loop does. A
+     * thread whose slice is used up claims ranges from the back of the slice with the most left: a
+     * thread another process keeps off its core delays the operation by at most one range. Measured
+     * on two cores streaming 110M-model rows (768 per operation): ranges handed out from one shared
+     * counter interleaved the threads' reads and ran at 40 GB/s; contiguous halves at 47.
+     */
     private static final class Operation {
         // Cleared when the operation is over, so a finished step's arrays are not kept alive by a
         // sleeping worker's reference; no range can be claimed by then, so nothing reads it.
         Range body;
         final int items, grain;
-        final AtomicInteger nextItem = new AtomicInteger();
+        /** Per slice: (next unclaimed item << 32) | end of the unclaimed items, changed by compare-and-set. */
+        final AtomicLongArray slices;
         final AtomicInteger doneItems = new AtomicInteger();
         volatile Throwable failure;
 
-        Operation(Range body, int items, int grain) {
+        Operation(Range body, int items, int grain, int threads) {
             this.body = body;
             this.items = items;
             this.grain = grain;
+            this.slices = new AtomicLongArray(threads);
+            for (int k = 0; k < threads; k++) {
+                slices.set(k, pack((int) ((long) items * k / threads), (int) ((long) items * (k + 1) / threads)));
+            }
         }
 
-        /** Claims and runs ranges until none are left. A failed range still counts as done. */
-        void work() {
+        private static long pack(int next, int end) {
+            return (long) next << 32 | end;
+        }
+
+        /** Claims and runs ranges, its own slice's first, until none are left. A failed range still counts as done. */
+        void work(int self) {
             while (true) {
-                int from = nextItem.getAndAdd(grain);
-                if (from >= items) {
-                    return;
+                long range = claimFront(self);
+                if (range < 0) {
+                    range = claimBackOfLargest();
+                    if (range < 0) {
+                        return;
+                    }
                 }
-                int to = Math.min(items, from + grain);
+                int from = (int) (range >>> 32), to = (int) range;
                 try {
                     body.run(from, to);   // read after the claim: set while any range is unclaimed
                 } catch (Throwable t) {
@@ -67,6 +89,48 @@ final class WorkerTeam implements AutoCloseable {
                     }
                 } finally {
                     doneItems.addAndGet(to - from);
+                }
+            }
+        }
+
+        /** The next grain of slice k as (from << 32) | to, or −1 when it has none left. */
+        private long claimFront(int k) {
+            while (true) {
+                long state = slices.get(k);
+                int next = (int) (state >>> 32), end = (int) state;
+                if (next >= end) {
+                    return -1;
+                }
+                int to = Math.min(end, next + grain);
+                if (slices.compareAndSet(k, state, pack(to, end))) {
+                    return pack(next, to);
+                }
+            }
+        }
+
+        /** The last grain of the slice with the most items left, as (from << 32) | to, or −1 when all are claimed. */
+        private long claimBackOfLargest() {
+            while (true) {
+                int largest = -1, most = 0;
+                for (int k = 0; k < slices.length(); k++) {
+                    long state = slices.get(k);
+                    int left = (int) state - (int) (state >>> 32);
+                    if (left > most) {
+                        most = left;
+                        largest = k;
+                    }
+                }
+                if (largest < 0) {
+                    return -1;
+                }
+                long state = slices.get(largest);
+                int next = (int) (state >>> 32), end = (int) state;
+                if (next >= end) {
+                    continue;
+                }
+                int from = Math.max(next, end - grain);
+                if (slices.compareAndSet(largest, state, pack(next, from))) {
+                    return pack(from, end);
                 }
             }
         }
@@ -82,10 +146,13 @@ final class WorkerTeam implements AutoCloseable {
 
     private final class Worker extends Thread {
         volatile boolean sleeping;
+        /** Its slice of each operation; the calling thread has slice 0. */
+        final int index;
 
         Worker(int index) {
             // No inherited thread-locals: the creating thread may be a Spark task with its own.
             super(null, null, "longdoc-cpu-" + index, 0, false);
+            this.index = index;
             setDaemon(true);
             setContextClassLoader(WorkerTeam.class.getClassLoader());
         }
@@ -101,7 +168,7 @@ final class WorkerTeam implements AutoCloseable {
                 Operation op = awaitNext(seen);
                 if (op != seen) {
                     seen = op;
-                    op.work(); // even when closing: an operation handed out is finished
+                    op.work(index); // even when closing: an operation handed out is finished
                 } else if (closed) {
                     return;
                 }
@@ -181,7 +248,7 @@ final class WorkerTeam implements AutoCloseable {
             }
             runningCaller = self;
             try {
-                runShared(new Operation(body, count, Math.max(1, grain)));
+                runShared(new Operation(body, count, Math.max(1, grain), size()));
             } finally {
                 runningCaller = null;
             }
@@ -195,7 +262,7 @@ final class WorkerTeam implements AutoCloseable {
                 LockSupport.unpark(w);
             }
         }
-        op.work();
+        op.work(0);
         boolean spin = spinNanos() > 0;
         while (op.doneItems.get() < op.items) {
             if (spin) {
