@@ -53,6 +53,43 @@ class WorkerTeamTest {
     }
 
     @Test
+    void eachThreadStartsAtTheFrontOfItsOwnSliceAndTheCallerTakesOverAStalledWorkersRest() throws Exception {
+        try (WorkerTeam team = new WorkerTeam(2)) {
+            int count = 100, grain = 10;
+            AtomicIntegerArray hits = new AtomicIntegerArray(count);
+            Set<Integer> workerRanges = ConcurrentHashMap.newKeySet(), callerRanges = ConcurrentHashMap.newKeySet();
+            CountDownLatch workerStarted = new CountDownLatch(1), callerDone = new CountDownLatch(1);
+            team.run(count, grain, (from, to) -> {
+                boolean worker = Thread.currentThread().getName().startsWith("longdoc-cpu-");
+                (worker ? workerRanges : callerRanges).add(from);
+                try {
+                    if (worker) {
+                        workerStarted.countDown();
+                        callerDone.await(); // a worker kept off its core: it holds its first range
+                    } else {
+                        assertTrue(workerStarted.await(30, TimeUnit.SECONDS), "the worker never started");
+                    }
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                for (int i = from; i < to; i++) {
+                    hits.incrementAndGet(i);
+                }
+                if (!worker && callerRanges.size() == count / grain - 1) {
+                    callerDone.countDown();
+                }
+            });
+            for (int i = 0; i < count; i++) {
+                assertEquals(1, hits.get(i), "item " + i);
+            }
+            // The worker's slice is the second half: it started at its front, and the caller, done
+            // with the first half, took the rest of it from the back.
+            assertEquals(Set.of(50), workerRanges);
+            assertEquals(Set.of(0, 10, 20, 30, 40, 60, 70, 80, 90), callerRanges);
+        }
+    }
+
+    @Test
     void aFailureOnAWorkerReachesTheCallerAndTheTeamGoesOn() {
         try (WorkerTeam team = new WorkerTeam(2)) {
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> team.run(1000, 1, (from, to) -> {
