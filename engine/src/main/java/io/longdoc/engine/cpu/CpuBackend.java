@@ -262,12 +262,22 @@ public final class CpuBackend implements Backend {
         if (in.length == 0) {
             return out;
         }
-        float[][] panels = transposedPanels(in, cols);
-        // A single token against 16-bit rows read in place: in the order their kernels widen them.
-        float[] pairToken = weight.dtype != DType.F32 && in.length == 1 && math.readsBuffersFast() ? math.pairOrder(in[0], cols) : null;
+        // 16-bit rows are widened in pairs (even values, then odd ones) with no lane moves, so the
+        // tokens are put in that order too: a single token's, whose rows are read in place, and a
+        // batch's when each row is whole runs of pairs, so a block of rows widens in one pass.
+        boolean pairOrder = weight.dtype != DType.F32 && math.readsBuffersFast()
+                && (in.length == 1 || cols % math.pairRun() == 0 && cols <= ROW_BLOCK_FLOATS);
+        float[][] x = in;
+        if (pairOrder) {
+            x = new float[in.length][];
+            for (int i = 0; i < in.length; i++) {
+                x[i] = math.pairOrder(in[i], cols);
+            }
+        }
+        float[][] tokens = x, panels = transposedPanels(x, cols);
         if ((long) rows * cols * in.length < PARALLEL_WORK) {
             // Too small to pay for handing work to other threads (tiny models, single tokens).
-            multiplyRows(weight, 0, rows, in, panels, pairToken, out);
+            multiplyRows(weight, 0, rows, tokens, panels, pairOrder, out);
             return out;
         }
         // Several ranges per thread, so a thread slowed by another process hands its share to the
@@ -275,7 +285,7 @@ public final class CpuBackend implements Backend {
         int group = math.panelRows();
         int grain = Math.max(16, Math.min(rows / (team.size() * 8), (int) (RANGE_WORK / ((long) cols * in.length))));
         grain = (grain + group - 1) / group * group;
-        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, in, panels, pairToken, out));
+        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, tokens, panels, pairOrder, out));
         return out;
     }
 
@@ -306,10 +316,14 @@ public final class CpuBackend implements Backend {
         return panels;
     }
 
-    /** out[i][r] for rows [from, to): weight rows read in blocks that stay in cache while every token uses them. */
-    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] panels, float[] pairToken, float[][] out) {
+    /**
+     * out[i][r] for rows [from, to): weight rows read in blocks that stay in cache while every token
+     * uses them. With {@code pairOrder}, the tokens (and panels) are in {@code math.pairOrder}'s order
+     * and 16-bit rows are widened to match.
+     */
+    private void multiplyRows(Tensor weight, int from, int to, float[][] in, float[][] panels, boolean pairOrder, float[][] out) {
         int cols = weight.cols();
-        boolean inPlace = math.readsBuffersFast() && weight.dtype == DType.F32 && in.length < 4 || pairToken != null;
+        boolean inPlace = math.readsBuffersFast() && (weight.dtype == DType.F32 ? in.length < 4 : pairOrder && in.length == 1);
         if (inPlace) {
             // Few tokens (decode): rows are read in place from the mapped file. A copy would double
             // the memory traffic, and the batched kernels below need more tokens to pay for it. 16-bit
@@ -320,8 +334,8 @@ public final class CpuBackend implements Backend {
                 for (int i = 0; i < in.length; i++) {
                     out[i][r] = switch (weight.dtype) {
                         case F32 -> math.dotF32(bytes, r * rowBytes, in[i], cols);
-                        case BF16 -> math.dotBf16(bytes, r * rowBytes, pairToken, cols);
-                        case F16 -> math.dotF16(bytes, r * rowBytes, pairToken, cols);
+                        case BF16 -> math.dotBf16(bytes, r * rowBytes, in[i], cols);
+                        case F16 -> math.dotF16(bytes, r * rowBytes, in[i], cols);
                     };
                 }
             }
@@ -359,8 +373,8 @@ public final class CpuBackend implements Backend {
             int n = Math.min(block, to - r0);
             switch (weight.dtype) {
                 case F32 -> weight.readRows(r0, n, rows, null);  // F32 needs no 16-bit scratch
-                case BF16 -> math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);
-                case F16 -> math.f16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols);
+                case BF16 -> math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols, pairOrder);
+                case F16 -> math.f16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols, pairOrder);
             }
             // Panels of tokens: every weight value broadcast to a panel.
             for (int p = 0, first = 0; p < panels.length; p++) {

@@ -88,14 +88,31 @@ public abstract class VectorMath {
      */
     public abstract float dotBf16(ByteBuffer bytes, int byteOff, float[] xOrdered, int n);
 
+    /** Elements in one run of {@link #pairOrder} (1 where its order is the natural one). */
+    public abstract int pairRun();
+
     /** dst[i] = the BF16 value at byte byteOff + 2i of {@code bytes} (little-endian), as FP32, for i in [0, n). */
-    public abstract void bf16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n);
+    public void bf16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n) {
+        bf16ToFloats(bytes, byteOff, dst, n, false);
+    }
+
+    /**
+     * {@link #bf16ToFloats(ByteBuffer, int, float[], int)}; with {@code inPairOrder}, dst holds the
+     * values in {@link #pairOrder}'s order, run after run (n a multiple of {@link #pairRun()}), which
+     * widens with no lane moves.
+     */
+    public abstract void bf16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n, boolean inPairOrder);
 
     /** {@link #dotBf16} for IEEE half-precision (F16) rows: subnormals, infinities and NaN widened exactly. */
     public abstract float dotF16(ByteBuffer bytes, int byteOff, float[] xOrdered, int n);
 
-    /** {@link #bf16ToFloats} for IEEE half-precision (F16) values. */
-    public abstract void f16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n);
+    /** {@link #bf16ToFloats(ByteBuffer, int, float[], int)} for IEEE half-precision (F16) values. */
+    public void f16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n) {
+        f16ToFloats(bytes, byteOff, dst, n, false);
+    }
+
+    /** {@link #bf16ToFloats(ByteBuffer, int, float[], int, boolean)} for IEEE half-precision (F16) values. */
+    public abstract void f16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n, boolean inPairOrder);
 
     /** gate[i] = silu(gate[i]) · up[i] = gate[i] / (1 + e^−gate[i]) · up[i] for i in [0, n). */
     public abstract void swiglu(float[] gate, float[] up, int n);
@@ -216,7 +233,12 @@ public abstract class VectorMath {
         }
 
         @Override
-        public void bf16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n) {
+        public int pairRun() {
+            return 1;
+        }
+
+        @Override
+        public void bf16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n, boolean inPairOrder) {
             for (int i = 0; i < n; i++) {
                 dst[i] = DType.bf16ToFloat(bytes.getShort(byteOff + 2 * i));
             }
@@ -237,7 +259,7 @@ public abstract class VectorMath {
         }
 
         @Override
-        public void f16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n) {
+        public void f16ToFloats(ByteBuffer bytes, int byteOff, float[] dst, int n, boolean inPairOrder) {
             for (int i = 0; i < n; i++) {
                 dst[i] = DType.halfToFloat(bytes.getShort(byteOff + 2 * i));
             }

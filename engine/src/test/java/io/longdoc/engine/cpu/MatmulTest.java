@@ -34,8 +34,10 @@ class MatmulTest {
         Path dir = Shared.require("models/index-tiny-random");
         ModelConfig c = ModelConfig.load(dir);
         Random random = new Random(17);
-        // (rows, cols): tiny; rows shorter than a SIMD pass; rows longer than 2 730, where six rows overflow the usual block.
-        int[][] shapes = {{7, 40}, {29, 100}, {13, 3000}};
+        // (rows, cols): tiny; rows shorter than a SIMD pass; rows longer than 1 365, where a group of
+        // twelve rows overflows the usual block; and whole runs of pairs (cols a multiple of 32),
+        // where a batch's 16-bit rows are widened in pair order.
+        int[][] shapes = {{7, 40}, {29, 100}, {13, 3000}, {19, 96}, {13, 3008}};
         for (VectorMath math : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
             try (CpuBackend backend = new CpuBackend(new LlamaWeights(c, Weights.open(dir)), 4, 16, 2, math)) {
                 for (DType dtype : new DType[] {DType.F32, DType.BF16, DType.F16}) {

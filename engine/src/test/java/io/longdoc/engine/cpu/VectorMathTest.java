@@ -86,6 +86,7 @@ class VectorMathTest {
                     assertEquals((bits[i] & 0xFFFF) << 16, Float.floatToRawIntBits(widened[i]), m.name() + " bf16ToFloats n=" + n + " i=" + i);
                 }
                 assertEquals(42f, widened[n], m.name() + " wrote past n");
+                assertSameBits(m.pairOrder(java.util.Arrays.copyOf(widened, n), n), widenedInPairOrder(m, bytes, 6, n, false), m.name() + " bf16ToFloats in pair order n=" + n);
 
                 // Finite weights of a real range for the dot product.
                 float[] x = randoms(r, n);
@@ -121,6 +122,9 @@ class VectorMathTest {
             }
             for (int k = 0; k < known.length; k++) {
                 assertEquals(Float.floatToRawIntBits(values[k]), Float.floatToRawIntBits(widened[known[k] & 0xFFFF]), m.name() + " " + Integer.toHexString(known[k] & 0xFFFF));
+            }
+            for (int n : new int[] {65536, 65535 - 16}) {
+                assertSameBits(m.pairOrder(java.util.Arrays.copyOf(widened, n), n), widenedInPairOrder(m, all, 2, n, true), m.name() + " f16ToFloats in pair order n=" + n);
             }
             // The dot product over finite halves, against float64.
             for (int n : new int[] {1, 15, 16, 17, 32, 33, 100, 2051}) {
@@ -226,6 +230,26 @@ class VectorMathTest {
                     }
                 }
             }
+        }
+    }
+
+    /** The n 16-bit values from byteOff widened in pair order (F16 or BF16), checking nothing is written past n. */
+    private static float[] widenedInPairOrder(VectorMath m, java.nio.ByteBuffer bytes, int byteOff, int n, boolean f16) {
+        float[] out = new float[n + 1];
+        out[n] = 42f;
+        if (f16) {
+            m.f16ToFloats(bytes, byteOff, out, n, true);
+        } else {
+            m.bf16ToFloats(bytes, byteOff, out, n, true);
+        }
+        assertEquals(42f, out[n], m.name() + " wrote past n in pair order");
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    private static void assertSameBits(float[] want, float[] got, String what) {
+        assertEquals(want.length, got.length, what);
+        for (int i = 0; i < want.length; i++) {
+            assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(got[i]), what + " i=" + i);
         }
     }
 
