@@ -21,11 +21,13 @@ import java.util.List;
  */
 public final class CpuBackend implements Backend {
     /**
-     * Multiply-adds below which an operation runs on the calling thread. (32K was 5–10 % faster
-     * for a 16-token stories260k step in a forward-pass A/B, but not through the engine, where
-     * an A/B favoured 256K in four rounds of five.)
+     * Multiply-adds below which an operation runs on the calling thread. Since each thread streams
+     * its own slice of an operation, handing one out costs about half a microsecond: with 16K,
+     * stories260k (whose products are 4K–33K multiply-adds a token) decoded 19.7K tok/s one sequence
+     * and 52–53K sixteen, against 17.1–17.5K and 46–47K with 256K (the earlier, shared-counter team's
+     * best), in alternating runs of the engine benchmark.
      */
-    private static final long PARALLEL_WORK = 1L << 18;
+    private static final long PARALLEL_WORK = 1L << 14;
     /**
      * Attention is split across threads from this many query·key products on: far sooner than a
      * matrix product, because each product also costs an exponential and per-block bookkeeping
@@ -330,14 +332,19 @@ public final class CpuBackend implements Backend {
             // rows are widened as they are read, so only a single token reads them in place.
             ByteBuffer bytes = weight.bytes();
             int rowBytes = cols * weight.dtype.bytes;
-            for (int r = from; r < to; r++) {
-                for (int i = 0; i < in.length; i++) {
-                    out[i][r] = switch (weight.dtype) {
-                        case F32 -> math.dotF32(bytes, r * rowBytes, in[i], cols);
-                        case BF16 -> math.dotBf16(bytes, r * rowBytes, in[i], cols);
-                        case F16 -> math.dotF16(bytes, r * rowBytes, in[i], cols);
-                    };
+            if (weight.dtype == DType.F32) {
+                // Blocks of rows that stay in cache while every token reads them.
+                int block = in.length == 1 ? to - from : Math.max(1, ROW_BLOCK_FLOATS / cols);
+                for (int r0 = from; r0 < to; r0 += block) {
+                    int n = Math.min(block, to - r0);
+                    for (int i = 0; i < in.length; i++) {
+                        math.dotF32Rows(bytes, r0 * rowBytes, rowBytes, n, in[i], cols, out[i], r0);
+                    }
                 }
+                return;
+            }
+            for (int r = from; r < to; r++) {
+                out[0][r] = weight.dtype == DType.BF16 ? math.dotBf16(bytes, r * rowBytes, in[0], cols) : math.dotF16(bytes, r * rowBytes, in[0], cols);
             }
             return;
         }

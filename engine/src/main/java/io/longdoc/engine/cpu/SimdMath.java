@@ -419,35 +419,39 @@ final class SimdMath extends VectorMath {
     }
 
     @Override
-    public float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n) {
+    public void dotF32Rows(ByteBuffer bytes, int byteOff, int rowBytes, int rows, float[] x, int n, float[] out, int outOff) {
         int lanes = S.length();
         if (n < 4 * lanes || !BUFFER_LOADS) {
-            return SCALAR.dotF32(bytes, byteOff, x, n);
+            SCALAR.dotF32Rows(bytes, byteOff, rowBytes, rows, x, n, out, outOff);
+            return;
         }
         ByteOrder le = ByteOrder.LITTLE_ENDIAN;
-        FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S), acc2 = FloatVector.zero(S), acc3 = FloatVector.zero(S);
-        int i = 0;
-        // Eight loads in flight per pass: this loop streams weights from memory, and more
-        // outstanding loads per core measured 5–15 % more bandwidth than four.
-        for (; i + 8 * lanes <= n; i += 8 * lanes) {
-            int at = byteOff + 4 * i;
-            acc0 = FloatVector.fromByteBuffer(S, bytes, at, le).fma(FloatVector.fromArray(S, x, i), acc0);
-            acc1 = FloatVector.fromByteBuffer(S, bytes, at + 4 * lanes, le).fma(FloatVector.fromArray(S, x, i + lanes), acc1);
-            acc2 = FloatVector.fromByteBuffer(S, bytes, at + 8 * lanes, le).fma(FloatVector.fromArray(S, x, i + 2 * lanes), acc2);
-            acc3 = FloatVector.fromByteBuffer(S, bytes, at + 12 * lanes, le).fma(FloatVector.fromArray(S, x, i + 3 * lanes), acc3);
-            acc0 = FloatVector.fromByteBuffer(S, bytes, at + 16 * lanes, le).fma(FloatVector.fromArray(S, x, i + 4 * lanes), acc0);
-            acc1 = FloatVector.fromByteBuffer(S, bytes, at + 20 * lanes, le).fma(FloatVector.fromArray(S, x, i + 5 * lanes), acc1);
-            acc2 = FloatVector.fromByteBuffer(S, bytes, at + 24 * lanes, le).fma(FloatVector.fromArray(S, x, i + 6 * lanes), acc2);
-            acc3 = FloatVector.fromByteBuffer(S, bytes, at + 28 * lanes, le).fma(FloatVector.fromArray(S, x, i + 7 * lanes), acc3);
+        for (int r = 0; r < rows; r++) {
+            int row = byteOff + r * rowBytes;
+            FloatVector acc0 = FloatVector.zero(S), acc1 = FloatVector.zero(S), acc2 = FloatVector.zero(S), acc3 = FloatVector.zero(S);
+            int i = 0;
+            // Eight loads in flight per pass: this loop streams weights from memory, and more
+            // outstanding loads per core measured 5–15 % more bandwidth than four.
+            for (; i + 8 * lanes <= n; i += 8 * lanes) {
+                int at = row + 4 * i;
+                acc0 = FloatVector.fromByteBuffer(S, bytes, at, le).fma(FloatVector.fromArray(S, x, i), acc0);
+                acc1 = FloatVector.fromByteBuffer(S, bytes, at + 4 * lanes, le).fma(FloatVector.fromArray(S, x, i + lanes), acc1);
+                acc2 = FloatVector.fromByteBuffer(S, bytes, at + 8 * lanes, le).fma(FloatVector.fromArray(S, x, i + 2 * lanes), acc2);
+                acc3 = FloatVector.fromByteBuffer(S, bytes, at + 12 * lanes, le).fma(FloatVector.fromArray(S, x, i + 3 * lanes), acc3);
+                acc0 = FloatVector.fromByteBuffer(S, bytes, at + 16 * lanes, le).fma(FloatVector.fromArray(S, x, i + 4 * lanes), acc0);
+                acc1 = FloatVector.fromByteBuffer(S, bytes, at + 20 * lanes, le).fma(FloatVector.fromArray(S, x, i + 5 * lanes), acc1);
+                acc2 = FloatVector.fromByteBuffer(S, bytes, at + 24 * lanes, le).fma(FloatVector.fromArray(S, x, i + 6 * lanes), acc2);
+                acc3 = FloatVector.fromByteBuffer(S, bytes, at + 28 * lanes, le).fma(FloatVector.fromArray(S, x, i + 7 * lanes), acc3);
+            }
+            for (; i + lanes <= n; i += lanes) {
+                acc0 = FloatVector.fromByteBuffer(S, bytes, row + 4 * i, le).fma(FloatVector.fromArray(S, x, i), acc0);
+            }
+            float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+            for (; i < n; i++) {
+                s += bytes.getFloat(row + 4 * i) * x[i];
+            }
+            out[outOff + r] = s;
         }
-        for (; i + lanes <= n; i += lanes) {
-            acc0 = FloatVector.fromByteBuffer(S, bytes, byteOff + 4 * i, le).fma(FloatVector.fromArray(S, x, i), acc0);
-        }
-        float s = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            s += bytes.getFloat(byteOff + 4 * i) * x[i];
-        }
-        return s;
     }
 
     @Override

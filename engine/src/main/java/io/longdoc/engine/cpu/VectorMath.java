@@ -64,7 +64,7 @@ public abstract class VectorMath {
     public abstract void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, int width, float[] out);
 
     /**
-     * Whether {@link #dotF32} reads a buffer at full speed. When not (the Vector API of Java 20+
+     * Whether {@link #dotF32Rows} reads a buffer at full speed. When not (the Vector API of Java 20+
      * has no ByteBuffer loads), callers copy rows into arrays and use the array kernels.
      */
     public boolean readsBuffersFast() {
@@ -72,11 +72,13 @@ public abstract class VectorMath {
     }
 
     /**
-     * Σ w[i] · x[i] for i in [0, n), where w is n FP32 values in {@code bytes} from byte
-     * {@code byteOff}: a row of a mapped F32 weight read in place, with no copy. The buffer must be
-     * in little-endian order (as {@code Tensor.bytes()} is).
+     * out[outOff + r] = Σ w_r[i] · x[i] for i in [0, n), r in [0, rows), where row w_r is n FP32
+     * values in {@code bytes} from byte {@code byteOff + r · rowBytes}: rows of a mapped F32 weight
+     * read in place, with no copy. The buffer must be in little-endian order (as
+     * {@code Tensor.bytes()} is). Many rows per call: a small model's rows are so short that a call
+     * per row cost as much as its arithmetic.
      */
-    public abstract float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n);
+    public abstract void dotF32Rows(ByteBuffer bytes, int byteOff, int rowBytes, int rows, float[] x, int n, float[] out, int outOff);
 
     /** x[0, n) in the order {@link #dotBf16} and {@link #dotF16} take it (a new array, or x itself when the order is the natural one). */
     public abstract float[] pairOrder(float[] x, int n);
@@ -200,17 +202,20 @@ public abstract class VectorMath {
         }
 
         @Override
-        public float dotF32(ByteBuffer bytes, int byteOff, float[] x, int n) {
-            float s0 = 0, s1 = 0;
-            int i = 0;
-            for (; i + 1 < n; i += 2) {
-                s0 += bytes.getFloat(byteOff + 4 * i) * x[i];
-                s1 += bytes.getFloat(byteOff + 4 * i + 4) * x[i + 1];
+        public void dotF32Rows(ByteBuffer bytes, int byteOff, int rowBytes, int rows, float[] x, int n, float[] out, int outOff) {
+            for (int r = 0; r < rows; r++) {
+                int at = byteOff + r * rowBytes;
+                float s0 = 0, s1 = 0;
+                int i = 0;
+                for (; i + 1 < n; i += 2) {
+                    s0 += bytes.getFloat(at + 4 * i) * x[i];
+                    s1 += bytes.getFloat(at + 4 * i + 4) * x[i + 1];
+                }
+                if (i < n) {
+                    s0 += bytes.getFloat(at + 4 * i) * x[i];
+                }
+                out[outOff + r] = s0 + s1;
             }
-            if (i < n) {
-                s0 += bytes.getFloat(byteOff + 4 * i) * x[i];
-            }
-            return s0 + s1;
         }
 
         @Override

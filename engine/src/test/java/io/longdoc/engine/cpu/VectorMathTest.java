@@ -38,14 +38,26 @@ class VectorMathTest {
                 e[i] = r.nextFloat();
             }
             assertEquals(slow.dot(a, 3, b, 5, n), fast.dot(a, 3, b, 5, n), 1e-4f * n, "dot n=" + n);
-            // The same row read in place from little-endian bytes, at an offset, as from a mapped weight file.
-            java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(4 * a.length + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            for (int i = 0; i < a.length; i++) {
-                bytes.putFloat(8 + 4 * i, a[i]);
+            // Rows a[3 + k, 3 + k + n) for k = 0, 1, 2 read in place from little-endian bytes, at an
+            // offset and a gap apart, as from a mapped weight file.
+            int rowBytes = 4 * n + 4;
+            java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(8 + 3 * rowBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int k = 0; k < 3; k++) {
+                for (int i = 0; i < n; i++) {
+                    bytes.putFloat(8 + k * rowBytes + 4 * i, a[3 + k + i]);
+                }
             }
             float[] b5 = java.util.Arrays.copyOfRange(b, 5, 5 + n);
-            assertEquals(slow.dot(a, 3, b, 5, n), slow.dotF32(bytes, 8 + 12, b5, n), 1e-4f * n, "scalar dotF32 n=" + n);
-            assertEquals(slow.dot(a, 3, b, 5, n), fast.dotF32(bytes, 8 + 12, b5, n), 1e-4f * n, "simd dotF32 n=" + n);
+            for (VectorMath m : new VectorMath[] {slow, fast}) {
+                float[] rowDots = new float[5];
+                rowDots[4] = 42f;
+                m.dotF32Rows(bytes, 8, rowBytes, 3, b5, n, rowDots, 1);
+                for (int k = 0; k < 3; k++) {
+                    assertEquals(slow.dot(a, 3 + k, b, 5, n), rowDots[1 + k], 1e-4f * n, m.name() + " dotF32Rows n=" + n + " row " + k);
+                }
+                assertEquals(0f, rowDots[0], m.name() + " dotF32Rows wrote before outOff");
+                assertEquals(42f, rowDots[4], m.name() + " dotF32Rows wrote past its rows");
+            }
             float[] o1 = new float[4], o2 = new float[4];
             slow.dot4(a, 2, b, c, d, e, n, o1);
             fast.dot4(a, 2, b, c, d, e, n, o2);
