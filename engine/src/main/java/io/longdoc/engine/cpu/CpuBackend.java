@@ -269,17 +269,17 @@ public final class CpuBackend implements Backend {
         // batch's when each row is whole runs of pairs, so a block of rows widens in one pass.
         boolean pairOrder = weight.dtype != DType.F32 && math.readsBuffersFast()
                 && (in.length == 1 || cols % math.pairRun() == 0 && cols <= ROW_BLOCK_FLOATS);
-        float[][] x = in;
+        float[][] tokens = in;
         if (pairOrder) {
-            x = new float[in.length][];
+            tokens = new float[in.length][];
             for (int i = 0; i < in.length; i++) {
-                x[i] = math.pairOrder(in[i], cols);
+                tokens[i] = math.pairOrder(in[i], cols);
             }
         }
-        float[][] tokens = x, panels = transposedPanels(x, cols);
+        float[][] orderedTokens = tokens, panels = transposedPanels(tokens, cols);
         if ((long) rows * cols * in.length < PARALLEL_WORK) {
             // Too small to pay for handing work to other threads (tiny models, single tokens).
-            multiplyRows(weight, 0, rows, tokens, panels, pairOrder, out);
+            multiplyRows(weight, 0, rows, orderedTokens, panels, pairOrder, out);
             return out;
         }
         // Several ranges per thread, so a thread slowed by another process hands its share to the
@@ -287,7 +287,7 @@ public final class CpuBackend implements Backend {
         int group = math.panelRows();
         int grain = Math.max(16, Math.min(rows / (team.size() * 8), (int) (RANGE_WORK / ((long) cols * in.length))));
         grain = (grain + group - 1) / group * group;
-        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, tokens, panels, pairOrder, out));
+        team.run(rows, grain, (from, to) -> multiplyRows(weight, from, to, orderedTokens, panels, pairOrder, out));
         return out;
     }
 
@@ -363,7 +363,7 @@ public final class CpuBackend implements Backend {
         int block = Math.max(1, ROW_BLOCK_FLOATS / cols);
         if (panels.length > 0) {
             // Whole groups of the panel kernel's rows, even when a group of long rows overflows the
-            // usual block: a shorter group would repeat its last row (hidden sizes over 1 365 or 2 730).
+            // usual block: a shorter group would repeat its last row (hidden sizes over 1 365).
             int group = math.panelRows();
             block = Math.max(group, block - block % group);
         }
