@@ -129,29 +129,20 @@ final class SimdMath extends VectorMath {
                 a5 = wv.fma(lo, a5);
                 b5 = wv.fma(hi, b5);
             }
-            int base = r * width, valid = Math.min(6, rows - r);
+            // As in rowsTimesHalfPanel: last to first, rows past the last stored over the last's.
+            int base = r * width, lastRow = Math.min(6, rows - r) - 1;
+            a5.intoArray(out, base + Math.min(5, lastRow) * width);
+            b5.intoArray(out, base + Math.min(5, lastRow) * width + lanes);
+            a4.intoArray(out, base + Math.min(4, lastRow) * width);
+            b4.intoArray(out, base + Math.min(4, lastRow) * width + lanes);
+            a3.intoArray(out, base + Math.min(3, lastRow) * width);
+            b3.intoArray(out, base + Math.min(3, lastRow) * width + lanes);
+            a2.intoArray(out, base + Math.min(2, lastRow) * width);
+            b2.intoArray(out, base + Math.min(2, lastRow) * width + lanes);
+            a1.intoArray(out, base + Math.min(1, lastRow) * width);
+            b1.intoArray(out, base + Math.min(1, lastRow) * width + lanes);
             a0.intoArray(out, base);
             b0.intoArray(out, base + lanes);
-            if (valid > 1) {
-                a1.intoArray(out, base + width);
-                b1.intoArray(out, base + width + lanes);
-            }
-            if (valid > 2) {
-                a2.intoArray(out, base + 2 * width);
-                b2.intoArray(out, base + 2 * width + lanes);
-            }
-            if (valid > 3) {
-                a3.intoArray(out, base + 3 * width);
-                b3.intoArray(out, base + 3 * width + lanes);
-            }
-            if (valid > 4) {
-                a4.intoArray(out, base + 4 * width);
-                b4.intoArray(out, base + 4 * width + lanes);
-            }
-            if (valid > 5) {
-                a5.intoArray(out, base + 5 * width);
-                b5.intoArray(out, base + 5 * width + lanes);
-            }
         }
     }
 
@@ -186,41 +177,21 @@ final class SimdMath extends VectorMath {
                 a10 = FloatVector.broadcast(S, w[o10 + j]).fma(panel, a10);
                 a11 = FloatVector.broadcast(S, w[o11 + j]).fma(panel, a11);
             }
-            int base = r * width, valid = Math.min(12, rows - r);
+            // Rows past the last repeat it, so their sums equal its: stored last to first, each at
+            // its own row or, past the last, at the last's, they leave the right values and write nothing beyond.
+            int base = r * width, lastRow = Math.min(12, rows - r) - 1;
+            a11.intoArray(out, base + Math.min(11, lastRow) * width);
+            a10.intoArray(out, base + Math.min(10, lastRow) * width);
+            a9.intoArray(out, base + Math.min(9, lastRow) * width);
+            a8.intoArray(out, base + Math.min(8, lastRow) * width);
+            a7.intoArray(out, base + Math.min(7, lastRow) * width);
+            a6.intoArray(out, base + Math.min(6, lastRow) * width);
+            a5.intoArray(out, base + Math.min(5, lastRow) * width);
+            a4.intoArray(out, base + Math.min(4, lastRow) * width);
+            a3.intoArray(out, base + Math.min(3, lastRow) * width);
+            a2.intoArray(out, base + Math.min(2, lastRow) * width);
+            a1.intoArray(out, base + Math.min(1, lastRow) * width);
             a0.intoArray(out, base);
-            if (valid > 1) {
-                a1.intoArray(out, base + width);
-            }
-            if (valid > 2) {
-                a2.intoArray(out, base + 2 * width);
-            }
-            if (valid > 3) {
-                a3.intoArray(out, base + 3 * width);
-            }
-            if (valid > 4) {
-                a4.intoArray(out, base + 4 * width);
-            }
-            if (valid > 5) {
-                a5.intoArray(out, base + 5 * width);
-            }
-            if (valid > 6) {
-                a6.intoArray(out, base + 6 * width);
-            }
-            if (valid > 7) {
-                a7.intoArray(out, base + 7 * width);
-            }
-            if (valid > 8) {
-                a8.intoArray(out, base + 8 * width);
-            }
-            if (valid > 9) {
-                a9.intoArray(out, base + 9 * width);
-            }
-            if (valid > 10) {
-                a10.intoArray(out, base + 10 * width);
-            }
-            if (valid > 11) {
-                a11.intoArray(out, base + 11 * width);
-            }
         }
     }
 
