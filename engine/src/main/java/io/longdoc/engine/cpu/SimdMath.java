@@ -15,7 +15,7 @@ import jdk.incubator.vector.VectorSpecies;
 final class SimdMath extends VectorMath {
     /**
      * 256 bits, or 128 where the machine has no more; {@code -Dlongdoc.cpu.vectorBits=512} takes
-     * 512 where it has AVX-512 (the tests run both widths on any machine: the Vector API emulates a
+     * 512 where it has AVX-512 (the build tests the kernels at 512 bits too: the Vector API emulates a
      * width the CPU lacks, slowly). Measured on a 2-core AVX-512 machine (Zen 5) with the 110M
      * benchmark: 512-bit loads stream mapped weights 15–25 % slower than 256-bit ones (slower still
      * when rows are not 64-byte aligned, as safetensors files leave them), so decode ran at 0.75 of

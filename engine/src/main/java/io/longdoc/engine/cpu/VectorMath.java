@@ -48,7 +48,7 @@ public abstract class VectorMath {
      */
     public abstract void dot2x4(float[] w, int wOff0, int wOff1, float[] x0, float[] x1, float[] x2, float[] x3, int n, float[] out);
 
-    /** Tokens in one panel of {@link #rowsTimesPanel}: two SIMD vectors' worth (16 with AVX2, 32 with AVX-512). */
+    /** Tokens in one panel of {@link #rowsTimesPanel}: two SIMD vectors' worth (16 at the default 256 bits, 32 at 512). */
     public abstract int panelWidth();
 
     /** Rows callers hand {@link #rowsTimesPanel} together where they can: a whole number of its kernels' groups. */

@@ -112,22 +112,20 @@ final class WorkerTeam implements AutoCloseable {
         private long claimBackOfLargest() {
             while (true) {
                 int largest = -1, most = 0;
+                long state = 0;
                 for (int k = 0; k < slices.length(); k++) {
-                    long state = slices.get(k);
-                    int left = (int) state - (int) (state >>> 32);
+                    long slice = slices.get(k);
+                    int left = (int) slice - (int) (slice >>> 32);
                     if (left > most) {
                         most = left;
                         largest = k;
+                        state = slice;
                     }
                 }
                 if (largest < 0) {
                     return -1;
                 }
-                long state = slices.get(largest);
                 int next = (int) (state >>> 32), end = (int) state;
-                if (next >= end) {
-                    continue;
-                }
                 int from = Math.max(next, end - grain);
                 if (slices.compareAndSet(largest, state, pack(next, from))) {
                     return pack(from, end);

@@ -22,7 +22,7 @@ class VectorMathTest {
         assertTrue(fast.name().startsWith("simd"), fast.name());
         String bits = System.getProperty("longdoc.cpu.vectorBits");
         if (bits != null) {
-            // The pom's simd-256 and simd-512 runs: the kernels of that width are the ones tested.
+            // The pom's simd-512 run: the kernels of that width are the ones tested.
             assertTrue(fast.name().startsWith("simd-" + bits), fast.name() + " with longdoc.cpu.vectorBits=" + bits);
         }
         Random r = new Random(1);
