@@ -115,7 +115,10 @@ class StandaloneClusterTest {
         }
         await("two workers", 90, () -> read(masterLog).split("Registering worker", -1).length - 1 >= 2);
 
-        // Input: 6 partitions of 5 documents, unique ids, long enough that the run takes a while.
+        // Input: 30 partitions of one document each, unique ids. The faults below need the run to
+        // last after its first commit: with 6 partitions of 5 the engine got fast enough that all
+        // 30 rows were written between the test seeing the first file and killing the driver. Each
+        // task's own scheduling costs Spark a fixed time, so 15 tasks per executor keep it going.
         List<Row> docs = new ArrayList<>();
         List<String> leval = Files.readAllLines(TestPaths.shared("corpus/leval/gov_report_summ.jsonl"));
         for (int i = 0; i < 30; i++) {
@@ -127,7 +130,7 @@ class StandaloneClusterTest {
         SparkSession spark = SparkSession.builder().master("local[2]").config("spark.ui.enabled", false).getOrCreate();
         try {
             spark.createDataFrame(docs, new StructType().add("id", DataTypes.StringType).add("text", DataTypes.StringType))
-                    .repartition(6).write().parquet(input.toString());
+                    .repartition(30).write().parquet(input.toString());
         } finally {
             spark.stop();
         }
