@@ -293,21 +293,21 @@ public final class CpuBackend implements Backend {
 
     /**
      * The tokens in panels of {@code math.panelWidth()}, each transposed, (cols, width), for the
-     * panel kernel; then, when at least half a panel's tokens are left, one half panel. Tokens past
-     * the last panel are left to the row-dot kernels.   (panels, cols · width)
+     * panel kernel, when there are at least half a panel's tokens; the last panel is a half or a
+     * whole one, its columns past the last token zero. Fewer tokens are left to the row-dot kernels.
+     * (panels, cols · width)
      */
     private float[][] transposedPanels(float[][] in, int cols) {
         int full = math.panelWidth(), half = full / 2;
         if (cols > ROW_BLOCK_FLOATS || in.length < half) {
             return new float[0][];
         }
-        int whole = in.length / full;
-        boolean halfPanel = in.length - whole * full >= half;
-        float[][] panels = new float[whole + (halfPanel ? 1 : 0)][];
+        int whole = in.length / full, rest = in.length - whole * full;
+        float[][] panels = new float[whole + (rest > 0 ? 1 : 0)][];
         for (int p = 0, first = 0; p < panels.length; p++) {
-            int width = p < whole ? full : half;
+            int width = p < whole || rest > half ? full : half;
             float[] panel = panels[p] = new float[cols * width];
-            for (int t = 0; t < width; t++) {
+            for (int t = 0; t < width && first + t < in.length; t++) {
                 float[] x = in[first + t];
                 for (int j = 0; j < cols; j++) {
                     panel[j * width + t] = x[j];
@@ -368,26 +368,32 @@ public final class CpuBackend implements Backend {
             block = Math.max(group, block - block % group);
         }
         block = Math.min(block, to - from);
-        int firstLoose = 0;
-        for (float[] panel : panels) {
-            firstLoose += panel.length / cols;
-        }
+        // Panels cover every token, or none; F32 rows are read in place by the panel kernel where it
+        // can, and copied (16-bit rows: widened) a block at a time otherwise.
+        int firstLoose = panels.length > 0 ? in.length : 0;
+        boolean rowsInPlace = panels.length > 0 && weight.dtype == DType.F32 && math.readsPanelRowsInPlace();
         Scratch sc = scratch.get();
-        float[] rows = sc.rows(block * cols);
+        float[] rows = rowsInPlace ? null : sc.rows(block * cols);
         float[] dot4 = sc.dot4;
         float[] panelOut = sc.panelOut(block * math.panelWidth());
         for (int r0 = from; r0 < to; r0 += block) {
             int n = Math.min(block, to - r0);
-            switch (weight.dtype) {
-                case F32 -> weight.readRows(r0, n, rows, null);  // F32 needs no 16-bit scratch
-                case BF16 -> math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols, pairOrder);
-                case F16 -> math.f16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols, pairOrder);
+            if (!rowsInPlace) {
+                switch (weight.dtype) {
+                    case F32 -> weight.readRows(r0, n, rows, null);  // F32 needs no 16-bit scratch
+                    case BF16 -> math.bf16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols, pairOrder);
+                    case F16 -> math.f16ToFloats(weight.bytes(), r0 * cols * 2, rows, n * cols, pairOrder);
+                }
             }
             // Panels of tokens: every weight value broadcast to a panel.
             for (int p = 0, first = 0; p < panels.length; p++) {
                 int width = panels[p].length / cols;
-                math.rowsTimesPanel(rows, 0, n, cols, panels[p], width, panelOut);
-                for (int t = 0; t < width; t++) {
+                if (rowsInPlace) {
+                    math.rowsTimesPanel(weight.bytes(), r0 * cols * Float.BYTES, n, cols, panels[p], width, panelOut);
+                } else {
+                    math.rowsTimesPanel(rows, 0, n, cols, panels[p], width, panelOut);
+                }
+                for (int t = 0; t < width && first + t < in.length; t++) {
                     float[] o = out[first + t];
                     for (int r = 0; r < n; r++) {
                         o[r0 + r] = panelOut[r * width + t];

@@ -1,8 +1,10 @@
 package io.longdoc.engine.cpu;
 
 import io.longdoc.engine.model.DType;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -46,6 +48,18 @@ final class SimdMath extends VectorMath {
         } catch (NoSuchMethodException e) {
             return false;
         }
+    }
+
+    /** Whether the panel kernels read mapped F32 rows in place (see {@link DirectMemory}). */
+    private final boolean panelRowsInPlace;
+
+    SimdMath() {
+        this(true);
+    }
+
+    /** With {@code panelRowsInPlace} false, callers copy F32 rows for the panel kernels, as where {@link DirectMemory} is not available. */
+    SimdMath(boolean panelRowsInPlace) {
+        this.panelRowsInPlace = panelRowsInPlace && DirectMemory.AVAILABLE;
     }
 
     @Override
@@ -179,6 +193,135 @@ final class SimdMath extends VectorMath {
             }
             // Rows past the last repeat it, so their sums equal its: stored last to first, each at
             // its own row or, past the last, at the last's, they leave the right values and write nothing beyond.
+            int base = r * width, lastRow = Math.min(12, rows - r) - 1;
+            a11.intoArray(out, base + Math.min(11, lastRow) * width);
+            a10.intoArray(out, base + Math.min(10, lastRow) * width);
+            a9.intoArray(out, base + Math.min(9, lastRow) * width);
+            a8.intoArray(out, base + Math.min(8, lastRow) * width);
+            a7.intoArray(out, base + Math.min(7, lastRow) * width);
+            a6.intoArray(out, base + Math.min(6, lastRow) * width);
+            a5.intoArray(out, base + Math.min(5, lastRow) * width);
+            a4.intoArray(out, base + Math.min(4, lastRow) * width);
+            a3.intoArray(out, base + Math.min(3, lastRow) * width);
+            a2.intoArray(out, base + Math.min(2, lastRow) * width);
+            a1.intoArray(out, base + Math.min(1, lastRow) * width);
+            a0.intoArray(out, base);
+        }
+    }
+
+    @Override
+    public boolean readsPanelRowsInPlace() {
+        return panelRowsInPlace;
+    }
+
+    /**
+     * The panel kernels above, with each weight value loaded by address from the mapped rows (the
+     * array kernels' structure and accumulators; see them for the layout). While the arithmetic of one
+     * group of rows runs, the hardware prefetcher streams the next rows in, which a copy of the rows
+     * before the arithmetic does not allow.
+     */
+    @Override
+    public void rowsTimesPanel(ByteBuffer bytes, int byteOff, int rows, int cols, float[] xT, int width, float[] out) {
+        if (!DirectMemory.AVAILABLE) {
+            float[] w = new float[rows * cols];
+            bytes.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(byteOff).asFloatBuffer().get(w);
+            rowsTimesPanel(w, 0, rows, cols, xT, width, out);
+            return;
+        }
+        int lanes = S.length();
+        if (width != lanes && width != 2 * lanes) {
+            throw new IllegalArgumentException("panel width " + width + ": this kernel takes " + lanes + " or " + 2 * lanes);
+        }
+        Objects.checkFromIndexSize(0, cols * width, xT.length);
+        Objects.checkFromIndexSize(0, rows * width, out.length);
+        long at = DirectMemory.address(bytes, byteOff, 4L * rows * cols);
+        if (width == lanes) {
+            halfPanelAt(at, rows, cols, xT, out);
+        } else {
+            panelAt(at, rows, cols, xT, out);
+        }
+        Reference.reachabilityFence(bytes);  // the mapping must outlive the loads by address
+    }
+
+    /** rowsTimesPanel's six rows × two vectors, rows from address {@code at}. */
+    private static void panelAt(long at, int rows, int cols, float[] xT, float[] out) {
+        int lanes = S.length(), width = 2 * lanes;
+        long rowBytes = 4L * cols;
+        for (int r = 0; r < rows; r += 6) {
+            int last = rows - 1;
+            long o0 = at + r * rowBytes, o1 = at + Math.min(r + 1, last) * rowBytes, o2 = at + Math.min(r + 2, last) * rowBytes;
+            long o3 = at + Math.min(r + 3, last) * rowBytes, o4 = at + Math.min(r + 4, last) * rowBytes, o5 = at + Math.min(r + 5, last) * rowBytes;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S);
+            FloatVector a3 = FloatVector.zero(S), a4 = FloatVector.zero(S), a5 = FloatVector.zero(S);
+            FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S);
+            FloatVector b3 = FloatVector.zero(S), b4 = FloatVector.zero(S), b5 = FloatVector.zero(S);
+            int x = 0;
+            for (long j = 0; j < rowBytes; j += 4, x += width) {
+                FloatVector lo = FloatVector.fromArray(S, xT, x), hi = FloatVector.fromArray(S, xT, x + lanes);
+                FloatVector wv = FloatVector.broadcast(S, DirectMemory.getFloat(o0 + j));
+                a0 = wv.fma(lo, a0);
+                b0 = wv.fma(hi, b0);
+                wv = FloatVector.broadcast(S, DirectMemory.getFloat(o1 + j));
+                a1 = wv.fma(lo, a1);
+                b1 = wv.fma(hi, b1);
+                wv = FloatVector.broadcast(S, DirectMemory.getFloat(o2 + j));
+                a2 = wv.fma(lo, a2);
+                b2 = wv.fma(hi, b2);
+                wv = FloatVector.broadcast(S, DirectMemory.getFloat(o3 + j));
+                a3 = wv.fma(lo, a3);
+                b3 = wv.fma(hi, b3);
+                wv = FloatVector.broadcast(S, DirectMemory.getFloat(o4 + j));
+                a4 = wv.fma(lo, a4);
+                b4 = wv.fma(hi, b4);
+                wv = FloatVector.broadcast(S, DirectMemory.getFloat(o5 + j));
+                a5 = wv.fma(lo, a5);
+                b5 = wv.fma(hi, b5);
+            }
+            int base = r * width, lastRow = Math.min(6, rows - r) - 1;
+            a5.intoArray(out, base + Math.min(5, lastRow) * width);
+            b5.intoArray(out, base + Math.min(5, lastRow) * width + lanes);
+            a4.intoArray(out, base + Math.min(4, lastRow) * width);
+            b4.intoArray(out, base + Math.min(4, lastRow) * width + lanes);
+            a3.intoArray(out, base + Math.min(3, lastRow) * width);
+            b3.intoArray(out, base + Math.min(3, lastRow) * width + lanes);
+            a2.intoArray(out, base + Math.min(2, lastRow) * width);
+            b2.intoArray(out, base + Math.min(2, lastRow) * width + lanes);
+            a1.intoArray(out, base + Math.min(1, lastRow) * width);
+            b1.intoArray(out, base + Math.min(1, lastRow) * width + lanes);
+            a0.intoArray(out, base);
+            b0.intoArray(out, base + lanes);
+        }
+    }
+
+    /** rowsTimesHalfPanel's twelve rows × one vector, rows from address {@code at}. */
+    private static void halfPanelAt(long at, int rows, int cols, float[] xT, float[] out) {
+        int width = S.length();
+        long rowBytes = 4L * cols;
+        for (int r = 0; r < rows; r += 12) {
+            int last = rows - 1;
+            long o0 = at + r * rowBytes, o1 = at + Math.min(r + 1, last) * rowBytes, o2 = at + Math.min(r + 2, last) * rowBytes;
+            long o3 = at + Math.min(r + 3, last) * rowBytes, o4 = at + Math.min(r + 4, last) * rowBytes, o5 = at + Math.min(r + 5, last) * rowBytes;
+            long o6 = at + Math.min(r + 6, last) * rowBytes, o7 = at + Math.min(r + 7, last) * rowBytes, o8 = at + Math.min(r + 8, last) * rowBytes;
+            long o9 = at + Math.min(r + 9, last) * rowBytes, o10 = at + Math.min(r + 10, last) * rowBytes, o11 = at + Math.min(r + 11, last) * rowBytes;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S);
+            FloatVector a4 = FloatVector.zero(S), a5 = FloatVector.zero(S), a6 = FloatVector.zero(S), a7 = FloatVector.zero(S);
+            FloatVector a8 = FloatVector.zero(S), a9 = FloatVector.zero(S), a10 = FloatVector.zero(S), a11 = FloatVector.zero(S);
+            int x = 0;
+            for (long j = 0; j < rowBytes; j += 4, x += width) {
+                FloatVector panel = FloatVector.fromArray(S, xT, x);
+                a0 = FloatVector.broadcast(S, DirectMemory.getFloat(o0 + j)).fma(panel, a0);
+                a1 = FloatVector.broadcast(S, DirectMemory.getFloat(o1 + j)).fma(panel, a1);
+                a2 = FloatVector.broadcast(S, DirectMemory.getFloat(o2 + j)).fma(panel, a2);
+                a3 = FloatVector.broadcast(S, DirectMemory.getFloat(o3 + j)).fma(panel, a3);
+                a4 = FloatVector.broadcast(S, DirectMemory.getFloat(o4 + j)).fma(panel, a4);
+                a5 = FloatVector.broadcast(S, DirectMemory.getFloat(o5 + j)).fma(panel, a5);
+                a6 = FloatVector.broadcast(S, DirectMemory.getFloat(o6 + j)).fma(panel, a6);
+                a7 = FloatVector.broadcast(S, DirectMemory.getFloat(o7 + j)).fma(panel, a7);
+                a8 = FloatVector.broadcast(S, DirectMemory.getFloat(o8 + j)).fma(panel, a8);
+                a9 = FloatVector.broadcast(S, DirectMemory.getFloat(o9 + j)).fma(panel, a9);
+                a10 = FloatVector.broadcast(S, DirectMemory.getFloat(o10 + j)).fma(panel, a10);
+                a11 = FloatVector.broadcast(S, DirectMemory.getFloat(o11 + j)).fma(panel, a11);
+            }
             int base = r * width, lastRow = Math.min(12, rows - r) - 1;
             a11.intoArray(out, base + Math.min(11, lastRow) * width);
             a10.intoArray(out, base + Math.min(10, lastRow) * width);

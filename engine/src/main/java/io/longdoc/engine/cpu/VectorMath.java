@@ -19,6 +19,14 @@ public abstract class VectorMath {
         return new ScalarMath();
     }
 
+    /**
+     * The SIMD kernels with mapped F32 rows copied for the panel kernels, as on a JVM where they
+     * cannot be read in place: for tests of that path.
+     */
+    static VectorMath simdCopyingPanelRows() throws ReflectiveOperationException {
+        return (VectorMath) Class.forName("io.longdoc.engine.cpu.SimdMath").getDeclaredConstructor(boolean.class).newInstance(false);
+    }
+
     public static boolean simdAvailable() {
         return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
     }
@@ -62,6 +70,19 @@ public abstract class VectorMath {
      * and no lane reductions are needed.
      */
     public abstract void rowsTimesPanel(float[] w, int wOff, int rows, int cols, float[] xT, int width, float[] out);
+
+    /**
+     * {@link #rowsTimesPanel(float[], int, int, int, float[], int, float[])} with the weight rows read
+     * in place: rows·cols FP32 values in {@code bytes} from byte {@code byteOff} (little-endian), the
+     * rows of a mapped F32 weight. Callers use it where {@link #readsPanelRowsInPlace()} says it is
+     * fast, and copy the rows into an array for the array kernel elsewhere.
+     */
+    public abstract void rowsTimesPanel(ByteBuffer bytes, int byteOff, int rows, int cols, float[] xT, int width, float[] out);
+
+    /** Whether {@link #rowsTimesPanel(ByteBuffer, int, int, int, float[], int, float[])} is faster than copying the rows first. */
+    public boolean readsPanelRowsInPlace() {
+        return false;
+    }
 
     /**
      * Whether {@link #dotF32Rows} reads a buffer at full speed. When not (the Vector API of Java 20+
@@ -195,6 +216,19 @@ public abstract class VectorMath {
                     float s = 0f;
                     for (int j = 0; j < cols; j++) {
                         s += w[wOff + r * cols + j] * xT[j * width + t];
+                    }
+                    out[r * width + t] = s;
+                }
+            }
+        }
+
+        @Override
+        public void rowsTimesPanel(ByteBuffer bytes, int byteOff, int rows, int cols, float[] xT, int width, float[] out) {
+            for (int r = 0; r < rows; r++) {
+                for (int t = 0; t < width; t++) {
+                    float s = 0f;
+                    for (int j = 0; j < cols; j++) {
+                        s += bytes.getFloat(byteOff + 4 * (r * cols + j)) * xT[j * width + t];
                     }
                     out[r * width + t] = s;
                 }

@@ -22,7 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The CPU matrix product on every path it takes against float64 sums: weights read in place
- * (decode), whole and half panels of tokens, tokens past the last panel, rows longer than the usual block,
+ * (decode), whole and half panels of tokens (last ones part empty), F32 rows read in place by the
+ * panel kernel or copied, fewer tokens than a half panel, rows longer than the usual block,
  * products small enough to stay on one thread and large enough to be shared, in F32, BF16 and F16.
  */
 class MatmulTest {
@@ -38,7 +39,7 @@ class MatmulTest {
         // twelve rows overflows the usual block; and whole runs of pairs (cols a multiple of 32),
         // where a batch's 16-bit rows are widened in pair order.
         int[][] shapes = {{7, 40}, {29, 100}, {13, 3000}, {19, 96}, {13, 3008}};
-        for (VectorMath math : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
+        for (VectorMath math : new VectorMath[] {VectorMath.get(), VectorMath.simdCopyingPanelRows(), VectorMath.scalar()}) {
             try (CpuBackend backend = new CpuBackend(new LlamaWeights(c, Weights.open(dir)), 4, 16, 2, math)) {
                 for (DType dtype : new DType[] {DType.F32, DType.BF16, DType.F16}) {
                     for (int[] shape : shapes) {
@@ -47,7 +48,7 @@ class MatmulTest {
                         for (int r = 0; r < shape[0]; r++) {
                             w.readRow(r, rowsOf[r], new short[shape[1]]);
                         }
-                        for (int tokens : new int[] {1, 2, 3, 5, 16, 21, 40, 56}) {
+                        for (int tokens : new int[] {1, 2, 3, 5, 8, 9, 16, 21, 27, 40, 56}) {
                             float[][] in = new float[tokens][shape[1]];
                             for (float[] row : in) {
                                 for (int j = 0; j < row.length; j++) {

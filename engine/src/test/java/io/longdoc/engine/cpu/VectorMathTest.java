@@ -1,6 +1,7 @@
 package io.longdoc.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.longdoc.engine.model.LlamaWeights;
@@ -228,21 +229,44 @@ class VectorMathTest {
                         float[] w = randoms(r, 3 + rows * cols), xT = randoms(r, cols * width);
                         float[] out = new float[rows * width + 1];
                         out[rows * width] = 42f;
+                        // The same rows in a direct buffer, after 12 bytes of something else, for the in-place kernel.
+                        java.nio.ByteBuffer mapped = java.nio.ByteBuffer.allocateDirect(12 + 4 * rows * cols).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                        for (int i = 0; i < rows * cols; i++) {
+                            mapped.putFloat(12 + 4 * i, w[3 + i]);
+                        }
+                        float[] inPlace = new float[rows * width + 1];
+                        inPlace[rows * width] = 42f;
                         m.rowsTimesPanel(w, 3, rows, cols, xT, width, out);
+                        m.rowsTimesPanel(mapped, 12, rows, cols, xT, width, inPlace);
                         for (int row = 0; row < rows; row++) {
                             for (int t = 0; t < width; t++) {
                                 double want = 0;
                                 for (int j = 0; j < cols; j++) {
                                     want += (double) w[3 + row * cols + j] * xT[j * width + t];
                                 }
-                                assertEquals(want, out[row * width + t], 1e-5 * cols, m.name() + " rowsTimesPanel width=" + width + " rows=" + rows + " cols=" + cols + " r=" + row + " t=" + t);
+                                String where = " width=" + width + " rows=" + rows + " cols=" + cols + " r=" + row + " t=" + t;
+                                assertEquals(want, out[row * width + t], 1e-5 * cols, m.name() + " rowsTimesPanel" + where);
+                                assertEquals(want, inPlace[row * width + t], 1e-5 * cols, m.name() + " rowsTimesPanel, rows in place," + where);
                             }
                         }
                         assertEquals(42f, out[rows * width], m.name() + " wrote past its rows");
+                        assertEquals(42f, inPlace[rows * width], m.name() + " wrote past its rows (rows in place)");
                     }
                 }
             }
         }
+    }
+
+    @Test
+    void panelKernelRefusesRowsPastTheEndOfTheBuffer() {
+        VectorMath m = VectorMath.get();
+        int width = m.panelWidth(), rows = 6, cols = 10;
+        java.nio.ByteBuffer mapped = java.nio.ByteBuffer.allocateDirect(4 * rows * cols).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        float[] xT = new float[cols * width], out = new float[rows * width];
+        m.rowsTimesPanel(mapped, 0, rows, cols, xT, width, out);
+        // One float more than the buffer holds: an exception, never a read past the mapping.
+        assertThrows(IndexOutOfBoundsException.class, () -> m.rowsTimesPanel(mapped, 4, rows, cols, xT, width, out));
+        assertThrows(IndexOutOfBoundsException.class, () -> m.rowsTimesPanel(mapped, 0, rows + 1, cols, xT, width, new float[(rows + 1) * width]));
     }
 
     /** The n 16-bit values from byteOff widened in pair order (F16 or BF16), checking nothing is written past n. */
