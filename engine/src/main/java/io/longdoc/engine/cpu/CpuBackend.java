@@ -475,7 +475,7 @@ public final class CpuBackend implements Backend {
         // Panels cover every token, or none; F32 rows are read in place by the panel kernel where it
         // can, and copied (16-bit rows: widened) a block at a time otherwise.
         int firstLoose = panels.length > 0 ? in.length : 0;
-        boolean rowsInPlace = panels.length > 0 && weight.dtype == DType.F32 && math.readsPanelRowsInPlace();
+        boolean rowsInPlace = panels.length > 0 && weight.dtype == DType.F32 && weight.bytes().isDirect() && math.readsPanelRowsInPlace();
         Scratch sc = scratch.get();
         float[] rows = rowsInPlace ? null : sc.rows(block * cols);
         float[] dot4 = sc.dot4;
