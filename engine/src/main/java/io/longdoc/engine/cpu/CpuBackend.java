@@ -344,9 +344,17 @@ public final class CpuBackend implements Backend {
         Tensor first = weights[0];
         int cols = first.cols();
         for (Tensor weight : weights) {
-            if (weight.cols() != cols || weight.dtype != first.dtype) {
-                throw new IllegalArgumentException("weights multiplied together must have the same columns and type: "
-                        + first.cols() + " " + first.dtype + " and " + weight.cols() + " " + weight.dtype);
+            if (weight.dtype != first.dtype && weights.length > 1) {
+                // A checkpoint that mixes types within q/k/v or gate/up: one operation per weight.
+                float[][][] out = new float[weights.length][][];
+                for (int i = 0; i < weights.length; i++) {
+                    out[i] = matmuls(in, weights[i])[0];
+                }
+                return out;
+            }
+            if (weight.cols() != cols) {
+                throw new IllegalArgumentException("weights multiplied by the same input must have the same columns: "
+                        + first.name + " has " + cols + ", " + weight.name + " " + weight.cols());
             }
         }
         // Where each weight's rows start in the rows of all of them.

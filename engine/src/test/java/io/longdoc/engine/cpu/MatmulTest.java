@@ -73,6 +73,39 @@ class MatmulTest {
         }
     }
 
+    @Test
+    void severalWeightsAsOneOperationEqualEachAlone() throws Exception {
+        Path dir = Shared.require("models/index-tiny-random");
+        ModelConfig c = ModelConfig.load(dir);
+        Random random = new Random(5);
+        try (CpuBackend backend = new CpuBackend(new LlamaWeights(c, Weights.open(dir)), 4, 16, 2, VectorMath.get())) {
+            // q/k/v-like shapes of one type, then a checkpoint that mixes types (one operation per weight).
+            Tensor[][] sets = {
+                {writeTensor(DType.F32, 96, 64, random), writeTensor(DType.F32, 32, 64, random), writeTensor(DType.F32, 32, 64, random)},
+                {writeTensor(DType.BF16, 40, 64, random), writeTensor(DType.F32, 24, 64, random)},
+            };
+            for (Tensor[] weights : sets) {
+                for (int tokens : new int[] {1, 5, 16, 19}) {
+                    float[][] in = new float[tokens][64];
+                    for (float[] row : in) {
+                        for (int j = 0; j < row.length; j++) {
+                            row[j] = random.nextFloat() * 2 - 1;
+                        }
+                    }
+                    float[][][] together = backend.matmuls(in, weights);
+                    for (int i = 0; i < weights.length; i++) {
+                        float[][] alone = backend.matmul(in, weights[i]);
+                        for (int t = 0; t < tokens; t++) {
+                            for (int r = 0; r < weights[i].rows(); r++) {
+                                assertEquals(alone[t][r], together[i][t][r], 1e-6f, weights[i].dtype + " weight " + i + ", " + tokens + " tokens: token " + t + " row " + r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     private int files;
 
     /** A (rows, cols) tensor of random finite values, written to a safetensors file and mapped back. */
