@@ -115,10 +115,9 @@ class StandaloneClusterTest {
         }
         await("two workers", 90, () -> read(masterLog).split("Registering worker", -1).length - 1 >= 2);
 
-        // Input: 30 partitions of one document each, unique ids. The faults below need the run to
-        // last after its first commit: with 6 partitions of 5 the engine got fast enough that all
-        // 30 rows were written between the test seeing the first file and killing the driver. Each
-        // task's own scheduling costs Spark a fixed time, so 15 tasks per executor keep it going.
+        // Input: 30 files of one document each, unique ids, read as one task each (see submit). The
+        // faults below need the run to last after its first commit; each task's own scheduling costs
+        // Spark a fixed time, so 15 tasks per executor keep it going.
         List<Row> docs = new ArrayList<>();
         List<String> leval = Files.readAllLines(TestPaths.shared("corpus/leval/gov_report_summ.jsonl"));
         for (int i = 0; i < 30; i++) {
@@ -150,6 +149,10 @@ class StandaloneClusterTest {
                 "--cpu", "--master", masterUrl, "--executors", "2",
                 "--spark-conf", "spark.executor.cores=1", "--spark-conf", "spark.executor.memory=1g",
                 "--spark-conf", "spark.driver.host=127.0.0.1", "--spark-conf", "spark.task.maxFailures=4",
+                // Spark packs small files into a split per core (here two tasks of 15 documents, which
+                // finished together, so the driver could not be killed between commits); an open cost
+                // of a whole split makes each file its own task.
+                "--spark-conf", "spark.sql.files.openCostInBytes=134217728",
                 "--", "run", "--input", input.toString(), "--model", TestPaths.shared("models/stories260k").toString(),
                 "--template", "plain-en", "--max-new-tokens", "24", "--out", out.toString()));
         cmd.addAll(List.of(extra));

@@ -11,8 +11,8 @@ import java.util.Objects;
  * own {@code Platform} class reads its off-heap memory. The panel kernels broadcast every weight
  * value they read; {@code ByteBuffer.getFloat} re-checks the buffer on each of those loads and runs
  * no faster than copying the rows first, while a load by address overlaps the weights' stream from
- * memory with the arithmetic (measured on the 110M benchmark's shapes, two threads: 80–90 against
- * 50–60 GFLOP/s, copy included).
+ * memory with the arithmetic (measured on the 110M benchmark's shapes, two threads, in one JVM
+ * alternating: 125–155 against 94–96 GFLOP/s, copy included).
  *
  * <p>Callers check bounds once per call with {@link #address}, which names the range it allows,
  * and keep the buffer reachable while they read. Used only where it is silent and safe: a
