@@ -223,9 +223,8 @@ final class SimdMath extends VectorMath {
     @Override
     public void rowsTimesPanel(ByteBuffer bytes, int byteOff, int rows, int cols, float[] xT, int width, float[] out) {
         if (!DirectMemory.AVAILABLE) {
-            float[] w = new float[rows * cols];
-            bytes.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(byteOff).asFloatBuffer().get(w);
-            rowsTimesPanel(w, 0, rows, cols, xT, width, out);
+            // Not reached from CpuBackend, which copies the rows when readsPanelRowsInPlace() is false.
+            SCALAR.rowsTimesPanel(bytes, byteOff, rows, cols, xT, width, out);
             return;
         }
         int lanes = S.length();
