@@ -818,11 +818,106 @@ final class SimdMath extends VectorMath {
         }
     }
 
+    /**
+     * Four queries × two vectors of positions: eight accumulators, two loads of keys and four
+     * broadcasts per eight FMAs (one query at a time needs twelve loads for eight). Positions past
+     * the whole pairs of vectors go to the one-query kernel.
+     */
     @Override
-    public float softmaxNumerators(float[] s, int off, int n, float scale) {
+    public void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, float[] kT, int kOff, int stride, int dims,
+            float[] out, int outOff, int outStride, int n) {
+        int lanes = S.length();
+        int o = 0;
+        for (; o + 2 * lanes <= n; o += 2 * lanes) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S);
+            FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), e0 = FloatVector.zero(S), e1 = FloatVector.zero(S);
+            for (int d = 0; d < dims; d++) {
+                int row = kOff + d * stride + o;
+                FloatVector k0 = FloatVector.fromArray(S, kT, row), k1 = FloatVector.fromArray(S, kT, row + lanes);
+                FloatVector x = FloatVector.broadcast(S, q0[qOff + d]);
+                a0 = k0.fma(x, a0);
+                a1 = k1.fma(x, a1);
+                x = FloatVector.broadcast(S, q1[qOff + d]);
+                b0 = k0.fma(x, b0);
+                b1 = k1.fma(x, b1);
+                x = FloatVector.broadcast(S, q2[qOff + d]);
+                c0 = k0.fma(x, c0);
+                c1 = k1.fma(x, c1);
+                x = FloatVector.broadcast(S, q3[qOff + d]);
+                e0 = k0.fma(x, e0);
+                e1 = k1.fma(x, e1);
+            }
+            int at = outOff + o;
+            a0.intoArray(out, at);
+            a1.intoArray(out, at + lanes);
+            b0.intoArray(out, at + outStride);
+            b1.intoArray(out, at + outStride + lanes);
+            c0.intoArray(out, at + 2 * outStride);
+            c1.intoArray(out, at + 2 * outStride + lanes);
+            e0.intoArray(out, at + 3 * outStride);
+            e1.intoArray(out, at + 3 * outStride + lanes);
+        }
+        if (o < n) {
+            dotColumns(q0, qOff, kT, kOff + o, stride, dims, out, outOff + o, n - o);
+            dotColumns(q1, qOff, kT, kOff + o, stride, dims, out, outOff + outStride + o, n - o);
+            dotColumns(q2, qOff, kT, kOff + o, stride, dims, out, outOff + 2 * outStride + o, n - o);
+            dotColumns(q3, qOff, kT, kOff + o, stride, dims, out, outOff + 3 * outStride + o, n - o);
+        }
+    }
+
+    /**
+     * Four queries × two vectors of dimensions: eight accumulators, two loads of values and four
+     * broadcasts per eight FMAs. Dimensions past the whole pairs of vectors go to the one-query kernel.
+     */
+    @Override
+    public void addWeightedRows4(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
+            float[] out0, float[] out1, float[] out2, float[] out3, int outOff) {
+        int lanes = S.length();
+        int c = 0;
+        for (; c + 2 * lanes <= dims; c += 2 * lanes) {
+            int at = outOff + c;
+            FloatVector a0 = FloatVector.fromArray(S, out0, at), a1 = FloatVector.fromArray(S, out0, at + lanes);
+            FloatVector b0 = FloatVector.fromArray(S, out1, at), b1 = FloatVector.fromArray(S, out1, at + lanes);
+            FloatVector c0 = FloatVector.fromArray(S, out2, at), c1 = FloatVector.fromArray(S, out2, at + lanes);
+            FloatVector e0 = FloatVector.fromArray(S, out3, at), e1 = FloatVector.fromArray(S, out3, at + lanes);
+            for (int o = 0; o < n; o++) {
+                int row = vOff + o * stride + c;
+                FloatVector v0 = FloatVector.fromArray(S, v, row), v1 = FloatVector.fromArray(S, v, row + lanes);
+                FloatVector x = FloatVector.broadcast(S, p[pOff + o]);
+                a0 = v0.fma(x, a0);
+                a1 = v1.fma(x, a1);
+                x = FloatVector.broadcast(S, p[pOff + pStride + o]);
+                b0 = v0.fma(x, b0);
+                b1 = v1.fma(x, b1);
+                x = FloatVector.broadcast(S, p[pOff + 2 * pStride + o]);
+                c0 = v0.fma(x, c0);
+                c1 = v1.fma(x, c1);
+                x = FloatVector.broadcast(S, p[pOff + 3 * pStride + o]);
+                e0 = v0.fma(x, e0);
+                e1 = v1.fma(x, e1);
+            }
+            a0.intoArray(out0, at);
+            a1.intoArray(out0, at + lanes);
+            b0.intoArray(out1, at);
+            b1.intoArray(out1, at + lanes);
+            c0.intoArray(out2, at);
+            c1.intoArray(out2, at + lanes);
+            e0.intoArray(out3, at);
+            e1.intoArray(out3, at + lanes);
+        }
+        if (c < dims) {
+            addWeightedRows(p, pOff, n, v, vOff + c, stride, dims - c, out0, outOff + c);
+            addWeightedRows(p, pOff + pStride, n, v, vOff + c, stride, dims - c, out1, outOff + c);
+            addWeightedRows(p, pOff + 2 * pStride, n, v, vOff + c, stride, dims - c, out2, outOff + c);
+            addWeightedRows(p, pOff + 3 * pStride, n, v, vOff + c, stride, dims - c, out3, outOff + c);
+        }
+    }
+
+    @Override
+    public float largest(float[] s, int off, int n) {
         int lanes = S.length();
         if (n < lanes) {
-            return SCALAR.softmaxNumerators(s, off, n, scale);
+            return SCALAR.largest(s, off, n);
         }
         int i = 0;
         FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
@@ -833,16 +928,26 @@ final class SimdMath extends VectorMath {
         for (; i < n; i++) {
             max = Math.max(max, s[off + i]);
         }
-        FloatVector vmaxAll = FloatVector.broadcast(S, max), vscale = FloatVector.broadcast(S, scale);
+        return max;
+    }
+
+    @Override
+    public float expSum(float[] s, int off, int n, float subtract, float scale) {
+        int lanes = S.length();
+        if (n < lanes) {
+            return SCALAR.expSum(s, off, n, subtract, scale);
+        }
+        FloatVector vsubtract = FloatVector.broadcast(S, subtract), vscale = FloatVector.broadcast(S, scale);
         FloatVector sum = FloatVector.zero(S);
-        for (i = 0; i + lanes <= n; i += lanes) {
-            FloatVector e = exp(FloatVector.fromArray(S, s, off + i).sub(vmaxAll).mul(vscale));
+        int i = 0;
+        for (; i + lanes <= n; i += lanes) {
+            FloatVector e = exp(FloatVector.fromArray(S, s, off + i).sub(vsubtract).mul(vscale));
             e.intoArray(s, off + i);
             sum = sum.add(e);
         }
         float total = sum.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
-            s[off + i] = FastExp.exp((s[off + i] - max) * scale);
+            s[off + i] = FastExp.exp((s[off + i] - subtract) * scale);
             total += s[off + i];
         }
         return total;

@@ -155,10 +155,36 @@ public abstract class VectorMath {
     public abstract void addWeightedRows(float[] p, int pOff, int n, float[] v, int vOff, int stride, int dims, float[] out, int outOff);
 
     /**
+     * {@link #dotColumns} for four queries at once, which share each load of the keys:
+     * out[outOff + t · outStride + o] = Σ_d qt[qOff + d] · kT[kOff + d · stride + o] for t in [0, 4).
+     */
+    public abstract void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, float[] kT, int kOff, int stride, int dims,
+            float[] out, int outOff, int outStride, int n);
+
+    /**
+     * {@link #addWeightedRows} for four queries at once, which share each load of the values:
+     * outt[outOff + d] += Σ_o p[pOff + t · pStride + o] · v[vOff + o · stride + d] for t in [0, 4).
+     */
+    public abstract void addWeightedRows4(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
+            float[] out0, float[] out1, float[] out2, float[] out3, int outOff);
+
+    /**
      * Softmax numerators in place: s[off + i] = e^((s[off + i] − max) · scale) for i in [0, n), where
      * max is the largest s[off + i]; returns their sum. {@code scale} must be positive.
      */
-    public abstract float softmaxNumerators(float[] s, int off, int n, float scale);
+    public final float softmaxNumerators(float[] s, int off, int n, float scale) {
+        return expSum(s, off, n, largest(s, off, n), scale);
+    }
+
+    /** The largest of s[off + i] for i in [0, n) (−∞ when n is 0). */
+    public abstract float largest(float[] s, int off, int n);
+
+    /**
+     * In place, s[off + i] = e^((s[off + i] − subtract) · scale) for i in [0, n); returns their sum.
+     * With {@code subtract} at least every s[off + i] (a running softmax's largest score so far),
+     * every value is at most 1 and none overflows. {@code scale} must be positive.
+     */
+    public abstract float expSum(float[] s, int off, int n, float subtract, float scale);
 
     static final class ScalarMath extends VectorMath {
         @Override
@@ -338,14 +364,37 @@ public abstract class VectorMath {
         }
 
         @Override
-        public float softmaxNumerators(float[] s, int off, int n, float scale) {
+        public void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, float[] kT, int kOff, int stride, int dims,
+                float[] out, int outOff, int outStride, int n) {
+            dotColumns(q0, qOff, kT, kOff, stride, dims, out, outOff, n);
+            dotColumns(q1, qOff, kT, kOff, stride, dims, out, outOff + outStride, n);
+            dotColumns(q2, qOff, kT, kOff, stride, dims, out, outOff + 2 * outStride, n);
+            dotColumns(q3, qOff, kT, kOff, stride, dims, out, outOff + 3 * outStride, n);
+        }
+
+        @Override
+        public void addWeightedRows4(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
+                float[] out0, float[] out1, float[] out2, float[] out3, int outOff) {
+            addWeightedRows(p, pOff, n, v, vOff, stride, dims, out0, outOff);
+            addWeightedRows(p, pOff + pStride, n, v, vOff, stride, dims, out1, outOff);
+            addWeightedRows(p, pOff + 2 * pStride, n, v, vOff, stride, dims, out2, outOff);
+            addWeightedRows(p, pOff + 3 * pStride, n, v, vOff, stride, dims, out3, outOff);
+        }
+
+        @Override
+        public float largest(float[] s, int off, int n) {
             float max = Float.NEGATIVE_INFINITY;
             for (int i = 0; i < n; i++) {
                 max = Math.max(max, s[off + i]);
             }
+            return max;
+        }
+
+        @Override
+        public float expSum(float[] s, int off, int n, float subtract, float scale) {
             double sum = 0;
             for (int i = 0; i < n; i++) {
-                s[off + i] = FastExp.exp((s[off + i] - max) * scale);
+                s[off + i] = FastExp.exp((s[off + i] - subtract) * scale);
                 sum += s[off + i];
             }
             return (float) sum;

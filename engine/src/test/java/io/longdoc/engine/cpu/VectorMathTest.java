@@ -185,6 +185,39 @@ class VectorMathTest {
                     }
                 }
             }
+            // Four queries at once: each query's scores and weighted values as the obvious sums,
+            // rows of the other queries and values around the ranges untouched.
+            for (int dims : new int[] {1, 7, 16, 64, 72, 128}) {
+                for (int n : new int[] {1, 9, 16, 32, 37}) {
+                    int stride = n + 3, outStride = n + 2;
+                    float[][] qs = {randoms(r, dims + 2), randoms(r, dims + 2), randoms(r, dims + 2), randoms(r, dims + 2)};
+                    float[] kT = randoms(r, 1 + dims * stride), v = randoms(r, 2 + n * (dims + 5));
+                    float[] got = new float[1 + 4 * outStride];
+                    m.dotColumns4(qs[0], qs[1], qs[2], qs[3], 2, kT, 1, stride, dims, got, 1, outStride, n);
+                    for (int t = 0; t < 4; t++) {
+                        for (int o = 0; o < outStride; o++) {
+                            double want = 0;
+                            for (int d = 0; d < dims && o < n; d++) {
+                                want += (double) qs[t][2 + d] * kT[1 + d * stride + o];
+                            }
+                            assertEquals(want, got[1 + t * outStride + o], 1e-5 * dims, m.name() + " dotColumns4 dims=" + dims + " n=" + n + " t=" + t + " o=" + o);
+                        }
+                    }
+                    float[] p = randoms(r, 1 + 4 * outStride);
+                    float[][] acc = {randoms(r, dims + 6), randoms(r, dims + 6), randoms(r, dims + 6), randoms(r, dims + 6)};
+                    float[][] before = {acc[0].clone(), acc[1].clone(), acc[2].clone(), acc[3].clone()};
+                    m.addWeightedRows4(p, 1, outStride, n, v, 2, dims + 5, dims, acc[0], acc[1], acc[2], acc[3], 4);
+                    for (int t = 0; t < 4; t++) {
+                        for (int d = -4; d < dims + 2; d++) {
+                            double want = before[t][4 + d];
+                            for (int o = 0; o < n && d >= 0 && d < dims; o++) {
+                                want += (double) p[1 + t * outStride + o] * v[2 + o * (dims + 5) + d];
+                            }
+                            assertEquals(want, acc[t][4 + d], 1e-5 * n, m.name() + " addWeightedRows4 dims=" + dims + " n=" + n + " t=" + t + " d=" + d);
+                        }
+                    }
+                }
+            }
             // Softmax numerators: e^((s - max)·scale) against Math.exp, sum included; -inf scores give 0.
             for (int n : new int[] {1, 7, 8, 9, 33, 1000}) {
                 float[] s = new float[n + 2];

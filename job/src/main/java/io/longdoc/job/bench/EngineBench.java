@@ -42,6 +42,7 @@ public final class EngineBench {
                 .option("model", "DIR", "model directory to benchmark")
                 .option("shape", "NAME", "generate a random-weight model instead: 110m (llama2.c's stories110M shape)")
                 .option("dtype", "TYPE", "weights of the --shape model: f32 (default) or bf16; run.c always gets F32")
+                .option("context", "N", "context length of the --shape model (default 1024, stories110M's); longer for long --prefill")
                 .option("tokenizer", "FILE", "tokenizer.model for run.c when the model has none (default ../shared llama2)")
                 .option("tokens", "N", "tokens to generate per sequence (default 256)")
                 .option("warmup-seconds", "S", "run every measured path for this long before timing, so the JIT has compiled it (default 3)")
@@ -67,10 +68,14 @@ public final class EngineBench {
                 case "bf16" -> DType.BF16;
                 default -> throw new UsageException("--dtype: f32 or bf16, not " + args.get("dtype"));
             };
-            model = work.resolve(dtype == DType.F32 ? "random-110m" : "random-110m-bf16");
+            int context = args.getInt("context") != null ? args.getInt("context") : RandomModel.CONTEXT_110M;
+            if (context < 2) {
+                throw new UsageException("--context must be at least 2");
+            }
+            model = work.resolve((dtype == DType.F32 ? "random-110m" : "random-110m-bf16") + (context == RandomModel.CONTEXT_110M ? "" : "-ctx" + context));
             if (!Files.exists(model.resolve("model.safetensors"))) {
-                System.err.println("writing a random 110M-parameter " + dtype + " model to " + model);
-                RandomModel.write110m(model, dtype);
+                System.err.println("writing a random 110M-parameter " + dtype + " model (context " + context + ") to " + model);
+                RandomModel.write110m(model, dtype, context);
             }
             weightsNote = dtype == DType.BF16 ? " (F32 copy of the BF16 weights)" : "";
         } else {

@@ -18,9 +18,12 @@ public final class RandomModel {
     private RandomModel() {
     }
 
-    /** llama2.c's stories110M shape: dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, context 1024, tied head. */
-    static Path write110m(Path dir, DType dtype) throws IOException {
-        return write(dir, 768, 2048, 12, 12, 12, 32000, 1024, dtype);
+    /** stories110M's context length. */
+    static final int CONTEXT_110M = 1024;
+
+    /** llama2.c's stories110M shape: dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000, tied head; context 1024 unless told. */
+    static Path write110m(Path dir, DType dtype, int context) throws IOException {
+        return write(dir, 768, 2048, 12, 12, 12, 32000, context, dtype);
     }
 
     public static Path write(Path dir, int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int context) throws IOException {
