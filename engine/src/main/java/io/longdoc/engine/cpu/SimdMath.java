@@ -820,8 +820,8 @@ final class SimdMath extends VectorMath {
 
     /**
      * Four queries × two vectors of positions: eight accumulators, two loads of keys and four
-     * broadcasts per eight FMAs (one query at a time needs twelve loads for eight). Positions past
-     * the whole pairs of vectors go to the one-query kernel.
+     * broadcasts per eight FMAs (one query at a time needs twelve loads for eight); then one vector
+     * of positions, then the rest one query at a time.
      */
     @Override
     public void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, float[] kT, int kOff, int stride, int dims,
@@ -856,6 +856,22 @@ final class SimdMath extends VectorMath {
             c1.intoArray(out, at + 2 * outStride + lanes);
             e0.intoArray(out, at + 3 * outStride);
             e1.intoArray(out, at + 3 * outStride + lanes);
+        }
+        for (; o + lanes <= n; o += lanes) {
+            // One vector of positions (a 16-position block at 512 bits): four accumulators.
+            FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S), c0 = FloatVector.zero(S), e0 = FloatVector.zero(S);
+            for (int d = 0; d < dims; d++) {
+                FloatVector k0 = FloatVector.fromArray(S, kT, kOff + d * stride + o);
+                a0 = k0.fma(FloatVector.broadcast(S, q0[qOff + d]), a0);
+                b0 = k0.fma(FloatVector.broadcast(S, q1[qOff + d]), b0);
+                c0 = k0.fma(FloatVector.broadcast(S, q2[qOff + d]), c0);
+                e0 = k0.fma(FloatVector.broadcast(S, q3[qOff + d]), e0);
+            }
+            int at = outOff + o;
+            a0.intoArray(out, at);
+            b0.intoArray(out, at + outStride);
+            c0.intoArray(out, at + 2 * outStride);
+            e0.intoArray(out, at + 3 * outStride);
         }
         if (o < n) {
             dotColumns(q0, qOff, kT, kOff + o, stride, dims, out, outOff + o, n - o);
