@@ -111,10 +111,20 @@ public final class CpuBackend implements Backend {
     private final long weightBytes;
     // Keys are stored transposed within each block, (K, blockSize): scoring a block against a query
     // then reads consecutive positions per dimension, which fills SIMD lanes even for 8-wide heads.
-    private final float[][] keyCache;    // per layer: (blocks, K, blockSize)
-    private final float[][] valueCache;  // per layer: (blocks * blockSize, K)
+    // The cache is FP32 (exact) or BF16 (half the memory, and half the bytes attention reads):
+    // one of the two pairs of arrays exists, the other is null.
+    private final float[][] keyCache;      // per layer: (blocks, K, blockSize)
+    private final float[][] valueCache;    // per layer: (blocks * blockSize, K)
+    private final short[][] keyCache16;    // the same layouts, BF16
+    private final short[][] valueCache16;
 
+    /** A backend with an FP32 KV cache. */
     public CpuBackend(LlamaWeights weights, int kvBlocks, int blockSize, int threads, VectorMath math) {
+        this(weights, kvBlocks, blockSize, threads, math, false);
+    }
+
+    /** A backend with a BF16 KV cache when {@code bf16Cache}, else FP32. */
+    public CpuBackend(LlamaWeights weights, int kvBlocks, int blockSize, int threads, VectorMath math, boolean bf16Cache) {
         this.c = weights.config;
         this.w = weights;
         this.rope = new Rope(c);
@@ -133,12 +143,19 @@ public final class CpuBackend implements Backend {
         if (floatsPerLayer > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("KV cache of " + kvBlocks + " blocks is too large for one CPU array per layer; lower the KV budget");
         }
-        keyCache = new float[c.layers()][(int) floatsPerLayer];
-        valueCache = new float[c.layers()][(int) floatsPerLayer];
+        keyCache = bf16Cache ? null : new float[c.layers()][(int) floatsPerLayer];
+        valueCache = bf16Cache ? null : new float[c.layers()][(int) floatsPerLayer];
+        keyCache16 = bf16Cache ? new short[c.layers()][(int) floatsPerLayer] : null;
+        valueCache16 = bf16Cache ? new short[c.layers()][(int) floatsPerLayer] : null;
     }
 
     private static long sizeOf(Tensor t) {
         return (long) t.rows() * t.cols() * t.dtype.bytes;
+    }
+
+    /** KV cache bytes per token (all layers, keys and values) of a BF16 cache, or else an FP32 one. */
+    public static long kvBytesPerToken(ModelConfig c, boolean bf16Cache) {
+        return kvBytesPerToken(c) / (bf16Cache ? 2 : 1);
     }
 
     /** KV cache bytes per token (all layers, keys and values, FP32). */
@@ -153,7 +170,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String name() {
-        return "cpu (" + math.name() + ", " + team.size() + " threads)";
+        return "cpu (" + math.name() + ", " + team.size() + " threads" + (keyCache16 != null ? ", BF16 KV cache" : "") + ")";
     }
 
     @Override
@@ -273,15 +290,11 @@ public final class CpuBackend implements Backend {
                     Rope.rotate(k[i], h * c.headDim(), c.headDim(), cos[i], sin[i]);
                 }
                 int block = chunkOf[i].blockTable()[posOf[i] / blockSize], offset = posOf[i] % blockSize;
-                float[] keys = keyCache[l];
-                for (int d = 0, at = block * blockSize * c.kvDim() + offset; d < c.kvDim(); d++, at += blockSize) {
-                    keys[at] = k[i][d];
-                }
-                System.arraycopy(v[i], 0, valueCache[l], (block * blockSize + offset) * c.kvDim(), c.kvDim());
+                store(l, block * blockSize * c.kvDim() + offset, (block * blockSize + offset) * c.kvDim(), k[i], v[i]);
             }
 
             // Causal attention of each query over its sequence's cached keys.   att: (T, Q)
-            float[][] att = attention(q, chunkOf, posOf, keyCache[l], valueCache[l]);
+            float[][] att = attention(q, chunkOf, posOf, l);
 
             // Output projection and residual.                     x += att · woᵀ
             addInPlace(x, matmul(att, layer.wo));
@@ -565,7 +578,7 @@ public final class CpuBackend implements Backend {
      * {@link #QUERY_TILE} consecutive tokens of one chunk (a prefill); a decode token is a run of
      * one. Scores exist for one KV block or one query row at a time, never T×T.   out: (T, Q)
      */
-    private float[][] attention(float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values) {
+    private float[][] attention(float[][] q, Chunk[] chunkOf, int[] posOf, int l) {
         int tokens = q.length, heads = c.heads();
         float[][] out = new float[tokens][c.qDim()];
         long work = 0;
@@ -595,10 +608,10 @@ public final class CpuBackend implements Backend {
                 int run = item / heads, h = item % heads;
                 if (runLength[run] == 1) {
                     int last = Math.min(to, (run + 1) * heads);
-                    attend(runStart[run], h, h + last - item, q, chunkOf, posOf, keys, values, out);
+                    attend(runStart[run], h, h + last - item, q, chunkOf, posOf, l, out);
                     item = last;
                 } else {
-                    attendTile(runStart[run], runLength[run], h, q, chunkOf, posOf, keys, values, out);
+                    attendTile(runStart[run], runLength[run], h, q, chunkOf, posOf, l, out);
                     item++;
                 }
             }
@@ -617,7 +630,7 @@ public final class CpuBackend implements Backend {
      * KV blocks once, every head of the range in turn within a block, so it reads each block's keys
      * (and values) of those heads as one run of memory rather than one head's slice at a time.
      */
-    private void attend(int i, int h0, int h1, float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values, float[][] out) {
+    private void attend(int i, int h0, int h1, float[][] q, Chunk[] chunkOf, int[] posOf, int l, float[][] out) {
         int hd = c.headDim(), kvDim = c.kvDim();
         int group = c.heads() / c.kvHeads();
         float invSqrt = (float) (1.0 / Math.sqrt(hd));
@@ -634,7 +647,7 @@ public final class CpuBackend implements Backend {
             int blockKeys = table[j / blockSize] * blockSize * kvDim + offset;
             for (int h = h0; h < h1; h++) {
                 int kvOff = (h / group) * hd;
-                math.dotColumns(qi, h * hd, keys, blockKeys + kvOff * blockSize, blockSize, hd, scores, (h - h0) * visible + j - first, n);
+                scoreKeys(l, qi, h * hd, blockKeys + kvOff * blockSize, scores, (h - h0) * visible + j - first, n);
             }
             j += n;
         }
@@ -651,7 +664,7 @@ public final class CpuBackend implements Backend {
             int blockValues = (table[j / blockSize] * blockSize + offset) * kvDim;
             for (int h = h0; h < h1; h++) {
                 int kvOff = (h / group) * hd;
-                math.addWeightedRows(scores, (h - h0) * visible + j - first, n, values, blockValues + kvOff, kvDim, hd, oi, h * hd);
+                addValues(l, scores, (h - h0) * visible + j - first, n, blockValues + kvOff, oi, h * hd);
             }
             j += n;
         }
@@ -676,7 +689,7 @@ public final class CpuBackend implements Backend {
      * the kernels ran at about 20 GFLOP/s a core on head size 64, four at a time at 35–55. With tiles
      * of 64, the 110M benchmark shape prefills an 8192-token prompt at 267 tok/s against 148.
      */
-    private void attendTile(int first, int n, int h, float[][] q, Chunk[] chunkOf, int[] posOf, float[] keys, float[] values, float[][] out) {
+    private void attendTile(int first, int n, int h, float[][] q, Chunk[] chunkOf, int[] posOf, int l, float[][] out) {
         int hd = c.headDim(), kvDim = c.kvDim(), window = c.slidingWindow();
         int kvOff = (h / (c.heads() / c.kvHeads())) * hd, qOff = h * hd;
         float invSqrt = (float) (1.0 / Math.sqrt(hd));
@@ -702,14 +715,14 @@ public final class CpuBackend implements Backend {
                     if (t + 4 <= n && lo == firstSeen(posOf[first + t + 3], j) && hi == lastSeen(posOf[first + t + 3], j, len)) {
                         // Four queries that see the same positions (all but the blocks at the causal edge and window start).
                         if (lo <= hi) {
-                            math.dotColumns4(q[first + t], q[first + t + 1], q[first + t + 2], q[first + t + 3], qOff, keys, keyAt + (lo - j),
-                                    blockSize, hd, scores, t * segment + lo - s0, segment, hi - lo + 1);
+                            scoreKeys4(l, q[first + t], q[first + t + 1], q[first + t + 2], q[first + t + 3], qOff, keyAt + (lo - j),
+                                    scores, t * segment + lo - s0, segment, hi - lo + 1);
                         }
                         t += 4;
                         continue;
                     }
                     if (lo <= hi) {
-                        math.dotColumns(q[first + t], qOff, keys, keyAt + (lo - j), blockSize, hd, scores, t * segment + lo - s0, hi - lo + 1);
+                        scoreKeys(l, q[first + t], qOff, keyAt + (lo - j), scores, t * segment + lo - s0, hi - lo + 1);
                     }
                     t++;
                 }
@@ -746,14 +759,14 @@ public final class CpuBackend implements Backend {
                     int lo = firstSeen(posOf[first + t], j), hi = lastSeen(posOf[first + t], j, len);
                     if (t + 4 <= n && lo == firstSeen(posOf[first + t + 3], j) && hi == lastSeen(posOf[first + t + 3], j, len)) {
                         if (lo <= hi) {
-                            math.addWeightedRows4(scores, t * segment + lo - s0, segment, hi - lo + 1, values, valueAt + (lo - j) * kvDim, kvDim, hd,
+                            addValues4(l, scores, t * segment + lo - s0, segment, hi - lo + 1, valueAt + (lo - j) * kvDim,
                                     out[first + t], out[first + t + 1], out[first + t + 2], out[first + t + 3], qOff);
                         }
                         t += 4;
                         continue;
                     }
                     if (lo <= hi) {
-                        math.addWeightedRows(scores, t * segment + lo - s0, hi - lo + 1, values, valueAt + (lo - j) * kvDim, kvDim, hd, out[first + t], qOff);
+                        addValues(l, scores, t * segment + lo - s0, hi - lo + 1, valueAt + (lo - j) * kvDim, out[first + t], qOff);
                     }
                     t++;
                 }
@@ -766,6 +779,59 @@ public final class CpuBackend implements Backend {
             for (int d = 0; d < hd; d++) {
                 oi[qOff + d] *= inv;
             }
+        }
+    }
+
+    /** Token key k and value v of layer l into the cache: the key at keyAt, one dimension per blockSize (transposed); the value row at valueAt. */
+    private void store(int l, int keyAt, int valueAt, float[] k, float[] v) {
+        int kvDim = c.kvDim();
+        if (keyCache16 != null) {
+            short[] keys = keyCache16[l], values = valueCache16[l];
+            for (int d = 0; d < kvDim; d++) {
+                keys[keyAt + d * blockSize] = DType.floatToBf16(k[d]);
+                values[valueAt + d] = DType.floatToBf16(v[d]);
+            }
+            return;
+        }
+        float[] keys = keyCache[l];
+        for (int d = 0; d < kvDim; d++) {
+            keys[keyAt + d * blockSize] = k[d];
+        }
+        System.arraycopy(v, 0, valueCache[l], valueAt, kvDim);
+    }
+
+    // The attention kernels on layer l's cache, whichever type it holds; keys at kOff are one head's
+    // (headDim, blockSize) rows of a block, values at vOff its positions' rows (stride K).
+
+    private void scoreKeys(int l, float[] q, int qOff, int kOff, float[] out, int outOff, int n) {
+        if (keyCache16 != null) {
+            math.dotColumns(q, qOff, keyCache16[l], kOff, blockSize, c.headDim(), out, outOff, n);
+        } else {
+            math.dotColumns(q, qOff, keyCache[l], kOff, blockSize, c.headDim(), out, outOff, n);
+        }
+    }
+
+    private void scoreKeys4(int l, float[] q0, float[] q1, float[] q2, float[] q3, int qOff, int kOff, float[] out, int outOff, int outStride, int n) {
+        if (keyCache16 != null) {
+            math.dotColumns4(q0, q1, q2, q3, qOff, keyCache16[l], kOff, blockSize, c.headDim(), out, outOff, outStride, n);
+        } else {
+            math.dotColumns4(q0, q1, q2, q3, qOff, keyCache[l], kOff, blockSize, c.headDim(), out, outOff, outStride, n);
+        }
+    }
+
+    private void addValues(int l, float[] p, int pOff, int n, int vOff, float[] out, int outOff) {
+        if (valueCache16 != null) {
+            math.addWeightedRows(p, pOff, n, valueCache16[l], vOff, c.kvDim(), c.headDim(), out, outOff);
+        } else {
+            math.addWeightedRows(p, pOff, n, valueCache[l], vOff, c.kvDim(), c.headDim(), out, outOff);
+        }
+    }
+
+    private void addValues4(int l, float[] p, int pOff, int pStride, int n, int vOff, float[] out0, float[] out1, float[] out2, float[] out3, int outOff) {
+        if (valueCache16 != null) {
+            math.addWeightedRows4(p, pOff, pStride, n, valueCache16[l], vOff, c.kvDim(), c.headDim(), out0, out1, out2, out3, outOff);
+        } else {
+            math.addWeightedRows4(p, pOff, pStride, n, valueCache[l], vOff, c.kvDim(), c.headDim(), out0, out1, out2, out3, outOff);
         }
     }
 

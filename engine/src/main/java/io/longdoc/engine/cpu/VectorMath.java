@@ -168,6 +168,20 @@ public abstract class VectorMath {
     public abstract void addWeightedRows4(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
             float[] out0, float[] out1, float[] out2, float[] out3, int outOff);
 
+    /** {@link #dotColumns} with BF16 keys (a 16-bit KV cache), widened to FP32 as they are read. */
+    public abstract void dotColumns(float[] q, int qOff, short[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n);
+
+    /** {@link #dotColumns4} with BF16 keys. */
+    public abstract void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, short[] kT, int kOff, int stride, int dims,
+            float[] out, int outOff, int outStride, int n);
+
+    /** {@link #addWeightedRows} with BF16 values. */
+    public abstract void addWeightedRows(float[] p, int pOff, int n, short[] v, int vOff, int stride, int dims, float[] out, int outOff);
+
+    /** {@link #addWeightedRows4} with BF16 values. */
+    public abstract void addWeightedRows4(float[] p, int pOff, int pStride, int n, short[] v, int vOff, int stride, int dims,
+            float[] out0, float[] out1, float[] out2, float[] out3, int outOff);
+
     /**
      * Softmax numerators in place: s[off + i] = e^((s[off + i] − max) · scale) for i in [0, n), where
      * max is the largest s[off + i]; returns their sum. {@code scale} must be positive.
@@ -374,6 +388,45 @@ public abstract class VectorMath {
 
         @Override
         public void addWeightedRows4(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
+                float[] out0, float[] out1, float[] out2, float[] out3, int outOff) {
+            addWeightedRows(p, pOff, n, v, vOff, stride, dims, out0, outOff);
+            addWeightedRows(p, pOff + pStride, n, v, vOff, stride, dims, out1, outOff);
+            addWeightedRows(p, pOff + 2 * pStride, n, v, vOff, stride, dims, out2, outOff);
+            addWeightedRows(p, pOff + 3 * pStride, n, v, vOff, stride, dims, out3, outOff);
+        }
+
+        @Override
+        public void dotColumns(float[] q, int qOff, short[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n) {
+            for (int o = 0; o < n; o++) {
+                float sum = 0;
+                for (int d = 0; d < dims; d++) {
+                    sum += q[qOff + d] * DType.bf16ToFloat(kT[kOff + d * stride + o]);
+                }
+                out[outOff + o] = sum;
+            }
+        }
+
+        @Override
+        public void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, short[] kT, int kOff, int stride, int dims,
+                float[] out, int outOff, int outStride, int n) {
+            dotColumns(q0, qOff, kT, kOff, stride, dims, out, outOff, n);
+            dotColumns(q1, qOff, kT, kOff, stride, dims, out, outOff + outStride, n);
+            dotColumns(q2, qOff, kT, kOff, stride, dims, out, outOff + 2 * outStride, n);
+            dotColumns(q3, qOff, kT, kOff, stride, dims, out, outOff + 3 * outStride, n);
+        }
+
+        @Override
+        public void addWeightedRows(float[] p, int pOff, int n, short[] v, int vOff, int stride, int dims, float[] out, int outOff) {
+            for (int o = 0; o < n; o++) {
+                float weight = p[pOff + o];
+                for (int d = 0; d < dims; d++) {
+                    out[outOff + d] += weight * DType.bf16ToFloat(v[vOff + o * stride + d]);
+                }
+            }
+        }
+
+        @Override
+        public void addWeightedRows4(float[] p, int pOff, int pStride, int n, short[] v, int vOff, int stride, int dims,
                 float[] out0, float[] out1, float[] out2, float[] out3, int outOff) {
             addWeightedRows(p, pOff, n, v, vOff, stride, dims, out0, outOff);
             addWeightedRows(p, pOff + pStride, n, v, vOff, stride, dims, out1, outOff);

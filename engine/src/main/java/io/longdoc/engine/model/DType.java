@@ -33,6 +33,18 @@ public enum DType {
         return HALF_TO_FLOAT[h & 0xFFFF];
     }
 
+    /**
+     * binary32 to BF16, rounded to nearest, ties to even (as PyTorch's {@code .to(torch.bfloat16)});
+     * NaN stays a (quiet) NaN, and values past the largest BF16 round to infinity.
+     */
+    public static short floatToBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if ((bits & 0x7FFFFFFF) > 0x7F800000) {
+            return (short) ((bits >>> 16) | 0x0040);
+        }
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
     /** BF16 to binary32: the BF16 bits are the high half of the float's. */
     public static float bf16ToFloat(short b) {
         return Float.intBitsToFloat((b & 0xFFFF) << 16);

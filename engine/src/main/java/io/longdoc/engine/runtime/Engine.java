@@ -63,9 +63,10 @@ public final class Engine implements AutoCloseable {
             backend = new io.longdoc.engine.cuda.CudaBackend(weights, settings.device(), settings.blockSize(), settings.maxTokensPerStep(),
                     settings.maxSequences(), settings.gpuMemoryFraction(), maxBlocks);
         } else {
-            long perBlock = CpuBackend.kvBytesPerToken(config) * settings.blockSize();
+            boolean bf16 = settings.kvCacheType().equals("bf16");
+            long perBlock = CpuBackend.kvBytesPerToken(config, bf16) * settings.blockSize();
             int blocks = (int) Math.max(1, Math.min(maxBlocks, settings.kvCacheBytes() / perBlock));
-            backend = new CpuBackend(weights, blocks, settings.blockSize(), settings.threads(), VectorMath.get());
+            backend = new CpuBackend(weights, blocks, settings.blockSize(), settings.threads(), VectorMath.get(), bf16);
         }
         return new Engine(config, tokenizer, backend, settings);
     }

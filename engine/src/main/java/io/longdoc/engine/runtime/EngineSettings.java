@@ -12,10 +12,15 @@ package io.longdoc.engine.runtime;
  * @param device CUDA device ordinal (the GPU Spark assigned to the task, else configuration, else 0)
  * @param gpuMemoryFraction share of the GPU's memory the engine may use, the KV cache taking what
  *     weights and activations leave (like vLLM's gpu_memory_utilization)
+ * @param kvCacheType what the CPU backend stores keys and values as: f32 (exact; the default) or
+ *     bf16 (half the memory and bandwidth, as the CUDA backend always stores them)
  */
 public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads,
-                             String backend, int device, double gpuMemoryFraction) implements java.io.Serializable {
+                             String backend, int device, double gpuMemoryFraction, String kvCacheType) implements java.io.Serializable {
     public EngineSettings {
+        if (!kvCacheType.equals("f32") && !kvCacheType.equals("bf16")) {
+            throw new IllegalArgumentException("KV cache type '" + kvCacheType + "': expected f32 or bf16");
+        }
         if (!backend.equals("cpu") && !backend.equals("cuda") && !backend.equals("auto")) {
             throw new IllegalArgumentException("backend '" + backend + "': expected cpu, cuda or auto");
         }
@@ -25,7 +30,7 @@ public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerS
     }
 
     public EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads) {
-        this(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, "cpu", 0, 0.9);
+        this(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, "cpu", 0, 0.9, "f32");
     }
 
     public static EngineSettings defaults() {
@@ -33,26 +38,30 @@ public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerS
     }
 
     public EngineSettings withKvCacheBytes(long bytes) {
-        return new EngineSettings(bytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction);
+        return new EngineSettings(bytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction, kvCacheType);
     }
 
     public EngineSettings withMaxSequences(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, n, threads, backend, device, gpuMemoryFraction);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, n, threads, backend, device, gpuMemoryFraction, kvCacheType);
     }
 
     public EngineSettings withThreads(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, n, backend, device, gpuMemoryFraction);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, n, backend, device, gpuMemoryFraction, kvCacheType);
     }
 
     public EngineSettings withMaxTokensPerStep(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, n, maxSequences, threads, backend, device, gpuMemoryFraction);
+        return new EngineSettings(kvCacheBytes, blockSize, n, maxSequences, threads, backend, device, gpuMemoryFraction, kvCacheType);
     }
 
     public EngineSettings withBackend(String b) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, b, device, gpuMemoryFraction);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, b, device, gpuMemoryFraction, kvCacheType);
     }
 
     public EngineSettings withDevice(int d) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, d, gpuMemoryFraction);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, d, gpuMemoryFraction, kvCacheType);
+    }
+
+    public EngineSettings withKvCacheType(String type) {
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction, type);
     }
 }

@@ -93,6 +93,36 @@ class RandomModelParityTest {
     }
 
     /**
+     * A BF16 KV cache (longdoc.engine.kv-cache-type = bf16) against the float64 reference, which
+     * keeps keys and values exact: BF16 keeps 8 bits of each, so the tolerance is looser than the
+     * FP32 cache's 1e-4 (measured 1.5e-3 and 6.3e-4 of the largest logit).
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+        "index-gqa2-bf16 | BF16 | 33 | {\"architectures\":[\"IndexForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"norm_head\":1,\"rope_ratio\":32}",
+        "rope-8k-plain | BF16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":16384,\"rms_norm_eps\":1e-5}",
+    })
+    void aBf16CacheStaysCloseToTheFloat64Reference(String name, String dtype, int tokens, String config) throws Exception {
+        requireNumpy();
+        Path reference = Shared.require("tools/hf_llama_ref.py");
+        Path dir = tmp.resolve("bf16-cache-" + name.trim());
+        python(script("make_random_model.py").toString(), dir.toString(), config, dtype.trim(), String.valueOf(name.hashCode() & 0xFFFF));
+        int vocab = JSON.readTree(config).get("vocab_size").asInt();
+        Random random = new Random(tokens);
+        int[] ids = new int[tokens];
+        List<String> args = new ArrayList<>(List.of(reference.toString(), dir.toString(), "logits"));
+        for (int i = 0; i < tokens; i++) {
+            ids[i] = random.nextInt(vocab);
+            args.add(String.valueOf(ids[i]));
+        }
+        double[] expected = JSON.readValue(python(args.toArray(new String[0])), double[].class);
+        try (Engine engine = Engine.load(dir, EngineSettings.defaults().withKvCacheType("bf16"))) {
+            float[] actual = engine.score(ids, new int[] {tokens - 1})[0];
+            IndexTinyRandomTest.assertClose(expected, actual, 5e-3, name + ", BF16 cache");
+        }
+    }
+
+    /**
      * Mistral's sliding window, at every position of a 70-token prompt: the window (23) is not a
      * multiple of the KV block (16), so windows start inside blocks. Scoring runs the prefill path;
      * greedy generation past the prompt runs the decode path.
