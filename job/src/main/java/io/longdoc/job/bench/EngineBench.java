@@ -45,7 +45,7 @@ public final class EngineBench {
                 .option("context", "N", "context length of the --shape model (default 1024, stories110M's); longer for long --prefill")
                 .option("tokenizer", "FILE", "tokenizer.model for run.c when the model has none (default ../shared llama2)")
                 .option("tokens", "N", "tokens to generate per sequence (default 256)")
-                .option("warmup-seconds", "S", "run every measured path for this long before timing, so the JIT has compiled it (default 3)")
+                .option("warmup-seconds", "S", "run every measured path for this long before timing, so the JIT has compiled it (default 10)")
                 .option("concurrency", "N", "concurrent sequences for the batched run (default 16)")
                 .option("prefill", "N", "prompt length for the prefill measurement (default 512, capped by the context)")
                 .option("rounds", "N", "repetitions; the best is reported (default 3)")
@@ -84,7 +84,9 @@ public final class EngineBench {
         int tokens = args.getInt("tokens") != null ? args.getInt("tokens") : 256;
         int concurrency = args.getInt("concurrency") != null ? args.getInt("concurrency") : 16;
         int rounds = args.getInt("rounds") != null ? args.getInt("rounds") : 3;
-        double warmupSeconds = 3;
+        // On two cores C2 was still compiling (and recompiling) the kernels 5 s into a run; 3 s of
+        // warm-up timed stories260k's 16 sequences at 14–18K tok/s against 37K after 10 s.
+        double warmupSeconds = 10;
         if (args.has("warmup-seconds")) {
             try {
                 warmupSeconds = Double.parseDouble(args.get("warmup-seconds"));
