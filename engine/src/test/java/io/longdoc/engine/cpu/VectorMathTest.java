@@ -407,19 +407,23 @@ class VectorMathTest {
         return a;
     }
 
-    @Test
-    void wholeForwardPassAgreesBetweenScalarAndSimd() {
-        Path dir = Shared.require("models/index-tiny-random");
-        ModelConfig c = ModelConfig.load(dir);
-        LlamaWeights w = new LlamaWeights(c, Weights.open(dir));
-        // 40 tokens: with 256-bit SIMD two panels of 16 and a half panel of 8; with 512-bit one panel of 32
-        // and 8 left over for the row-dot kernels.
+    /**
+     * A 40-token prompt in KV blocks 0–2, logits at three positions: with 256-bit SIMD two panels of
+     * 16 and a half panel of 8; with 512-bit one panel of 32 and 8 left over for the row-dot kernels.
+     */
+    private static Chunk fortyTokens(ModelConfig c) {
         int[] tokens = new int[40];
         for (int i = 0; i < tokens.length; i++) {
             tokens[i] = (i * 37 + 11) % c.vocabSize();
         }
-        int[] table = {0, 1, 2};
-        Chunk chunk = new Chunk(table, 0, tokens, new int[] {0, 20, 39}, tokens.length);
+        return new Chunk(new int[] {0, 1, 2}, 0, tokens, new int[] {0, 20, 39}, tokens.length);
+    }
+
+    @Test
+    void wholeForwardPassAgreesBetweenScalarAndSimd() {
+        Path dir = Shared.require("models/index-tiny-random");
+        LlamaWeights w = new LlamaWeights(ModelConfig.load(dir), Weights.open(dir));
+        Chunk chunk = fortyTokens(w.config);
         try (CpuBackend fast = new CpuBackend(w, 4, 16, 2, VectorMath.get());
              CpuBackend slow = new CpuBackend(w, 4, 16, 1, VectorMath.scalar())) {
             float[][] a = fast.forward(List.of(chunk));
@@ -435,13 +439,8 @@ class VectorMathTest {
     @Test
     void wholeForwardPassWithABf16CacheAgreesBetweenScalarAndSimd() {
         Path dir = Shared.require("models/index-tiny-random");
-        ModelConfig c = ModelConfig.load(dir);
-        LlamaWeights w = new LlamaWeights(c, Weights.open(dir));
-        int[] tokens = new int[40];
-        for (int i = 0; i < tokens.length; i++) {
-            tokens[i] = (i * 37 + 11) % c.vocabSize();
-        }
-        Chunk chunk = new Chunk(new int[] {0, 1, 2}, 0, tokens, new int[] {0, 20, 39}, tokens.length);
+        LlamaWeights w = new LlamaWeights(ModelConfig.load(dir), Weights.open(dir));
+        Chunk chunk = fortyTokens(w.config);
         try (CpuBackend fast = new CpuBackend(w, 4, 16, 2, VectorMath.get(), true);
              CpuBackend slow = new CpuBackend(w, 4, 16, 1, VectorMath.scalar(), true);
              CpuBackend exact = new CpuBackend(w, 4, 16, 1, VectorMath.scalar())) {

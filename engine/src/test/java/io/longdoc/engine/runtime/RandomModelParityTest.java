@@ -73,9 +73,18 @@ class RandomModelParityTest {
         "rope-8k-llama3 | BF16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":16384,\"rms_norm_eps\":1e-5,\"rope_theta\":500000.0,\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":2048}}",
     })
     void lastPositionLogitsMatchTheFloat64Reference(String name, String dtype, int tokens, String config) throws Exception {
+        assertLastLogitsMatchTheReference(name.trim(), dtype, tokens, config, EngineSettings.defaults(), 1e-4);
+    }
+
+    /**
+     * Writes the random model, scores {@code tokens} random ids with the engine and with the
+     * float64 reference, and compares the last position's logits within {@code tolerance} of the largest.
+     */
+    private void assertLastLogitsMatchTheReference(String name, String dtype, int tokens, String config, EngineSettings settings,
+            double tolerance) throws Exception {
         requireNumpy();
         Path reference = Shared.require("tools/hf_llama_ref.py");
-        Path dir = tmp.resolve(name.trim());
+        Path dir = tmp.resolve(name + "-" + settings.kvCacheType());
         python(script("make_random_model.py").toString(), dir.toString(), config, dtype.trim(), String.valueOf(name.hashCode() & 0xFFFF));
         int vocab = JSON.readTree(config).get("vocab_size").asInt();
         Random random = new Random(tokens);
@@ -86,9 +95,9 @@ class RandomModelParityTest {
             args.add(String.valueOf(ids[i]));
         }
         double[] expected = JSON.readValue(python(args.toArray(new String[0])), double[].class);
-        try (Engine engine = Engine.load(dir, EngineSettings.defaults())) {
+        try (Engine engine = Engine.load(dir, settings)) {
             float[] actual = engine.score(ids, new int[] {tokens - 1})[0];
-            IndexTinyRandomTest.assertClose(expected, actual, 1e-4, name);
+            IndexTinyRandomTest.assertClose(expected, actual, tolerance, name + ", " + settings.kvCacheType() + " KV cache");
         }
     }
 
@@ -103,23 +112,7 @@ class RandomModelParityTest {
         "rope-8k-plain | BF16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":16384,\"rms_norm_eps\":1e-5}",
     })
     void aBf16CacheStaysCloseToTheFloat64Reference(String name, String dtype, int tokens, String config) throws Exception {
-        requireNumpy();
-        Path reference = Shared.require("tools/hf_llama_ref.py");
-        Path dir = tmp.resolve("bf16-cache-" + name.trim());
-        python(script("make_random_model.py").toString(), dir.toString(), config, dtype.trim(), String.valueOf(name.hashCode() & 0xFFFF));
-        int vocab = JSON.readTree(config).get("vocab_size").asInt();
-        Random random = new Random(tokens);
-        int[] ids = new int[tokens];
-        List<String> args = new ArrayList<>(List.of(reference.toString(), dir.toString(), "logits"));
-        for (int i = 0; i < tokens; i++) {
-            ids[i] = random.nextInt(vocab);
-            args.add(String.valueOf(ids[i]));
-        }
-        double[] expected = JSON.readValue(python(args.toArray(new String[0])), double[].class);
-        try (Engine engine = Engine.load(dir, EngineSettings.defaults().withKvCacheType("bf16"))) {
-            float[] actual = engine.score(ids, new int[] {tokens - 1})[0];
-            IndexTinyRandomTest.assertClose(expected, actual, 5e-3, name + ", BF16 cache");
-        }
+        assertLastLogitsMatchTheReference(name.trim(), dtype, tokens, config, EngineSettings.defaults().withKvCacheType("bf16"), 5e-3);
     }
 
     /**
