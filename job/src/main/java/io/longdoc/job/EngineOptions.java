@@ -9,6 +9,7 @@ import io.longdoc.job.cli.Args;
 import io.longdoc.job.cli.UsageException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,6 +49,35 @@ public final class EngineOptions {
             }
             default -> throw new UsageException("--backend " + backend + ": expected cpu, cuda or auto");
         }
+    }
+
+    /**
+     * Before any inference, when the documents will run on the CPU backend (--backend cpu, or auto
+     * with a local master on a machine without a usable GPU): its KV cache must hold the longest
+     * document's prompt and new tokens, or every such document would end as an error. Bad input
+     * (exit 2) naming the sizes and the settings that fix it.
+     *
+     * @param tokensNeeded the longest prompt (truncated document and template) plus max new tokens
+     */
+    public static void checkCpuKvCache(EngineSettings s, boolean localMaster, io.longdoc.engine.model.ModelConfig model, int tokensNeeded) {
+        boolean cpu = s.backend().equals("cpu")
+                || s.backend().equals("auto") && localMaster && io.longdoc.engine.cuda.CudaDevice.probe() != null;
+        if (!cpu) {
+            return;
+        }
+        boolean bf16 = s.kvCacheType().equals("bf16");
+        long perToken = io.longdoc.engine.cpu.CpuBackend.kvBytesPerToken(model, bf16);
+        long holds = Math.max(1, s.kvCacheBytes() / (perToken * s.blockSize())) * s.blockSize();   // whole blocks, as the engine sizes it
+        if (holds >= tokensNeeded) {
+            return;
+        }
+        long blocksNeeded = (tokensNeeded + s.blockSize() - 1) / s.blockSize();
+        long mbNeeded = (blocksNeeded * s.blockSize() * perToken + (1 << 20) - 1) >> 20;
+        throw new UsageException(String.format(Locale.ROOT,
+                "the CPU backend's KV cache holds %d tokens of this model (longdoc.engine.kv-cache-mb = %d, kv-cache-type = %s: %d bytes a token), "
+                        + "and the longest document needs %d (its prompt and the new tokens): raise longdoc.engine.kv-cache-mb to %d or more, "
+                        + "set longdoc.engine.kv-cache-type = bf16 (half the bytes a token), or lower --context-tokens; no inference ran",
+                holds, s.kvCacheBytes() >> 20, s.kvCacheType(), perToken, tokensNeeded, mbNeeded));
     }
 
     /** Loads the model of --model on the backend of --backend. */

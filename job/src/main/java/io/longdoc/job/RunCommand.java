@@ -195,6 +195,10 @@ public final class RunCommand {
                         "truncation gate tripped: %.4f of documents are over the %d-token budget, more than --max-truncated-share %s; no inference ran",
                         report.stats.shareOver, budget.promptBudget(), gate));
             }
+            if (report.stats.max != null) {
+                int longestPrompt = Math.min(report.stats.max, budget.promptBudget()) + templateTokens;
+                EngineOptions.checkCpuKvCache(engineSettings, spark.sparkContext().isLocal(), model, longestPrompt + maxNew);
+            }
             if (resume && hasOutput && report.duplicateIds > 0) {
                 throw new UsageException("--resume needs unique ids, and the input has " + report.duplicateIds + " duplicate ids");
             }

@@ -120,6 +120,38 @@ class RunIntegrationTest {
     }
 
     @Test
+    void aCpuKvCacheTooSmallForTheLongestDocumentIsRefusedBeforeInference() throws Exception {
+        Path model = TestPaths.shared("models/stories260k");
+        Path input = writeInput(tmp.resolve("in.parquet"), List.of(
+                RowFactory.create("long", "Tom had a red ball and played with it all day. ".repeat(8)),
+                RowFactory.create("short", "A cat sat.")));
+        Path out = tmp.resolve("small-kv");
+        List<String> args = new ArrayList<>(List.of("run", "--input", input.toString(), "--model", model.toString(), "--template", "plain-en",
+                "--out", out.toString(), "--max-new-tokens", "12", "--backend", "cpu", "-Dlongdoc.spark.master=local[2]"));
+        // No megabyte at all: the engine would size its cache to one block of 16 tokens.
+        args.add("-Dlongdoc.engine.kv-cache-mb=0");
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream stderr = System.err;
+        System.setErr(new java.io.PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Main.run(args.toArray(new String[0]));
+        } finally {
+            System.setErr(stderr);
+        }
+        String message = err.toString(StandardCharsets.UTF_8);
+        assertEquals(Main.BAD_INPUT, code, message);
+        assertTrue(message.contains("KV cache holds 16 tokens") && message.contains("longdoc.engine.kv-cache-mb to 1 or more"), message);
+        assertTrue(!Files.exists(out.resolve("output")), "no inference ran");
+        // One megabyte holds 819 tokens of stories260k (1 280 bytes a token): the same run goes through.
+        args.set(args.size() - 1, "-Dlongdoc.engine.kv-cache-mb=1");
+        assertEquals(0, Main.run(args.toArray(new String[0])));
+        for (Row r : readOutput(out)) {
+            assertEquals("ok", r.getString(1), "row " + r.getString(0));
+        }
+    }
+
+    @Test
     void everyRowComesOutOnceWithItsStatus() throws Exception {
         Path model = TestPaths.shared("models/stories260k");
         Path leval = TestPaths.shared("corpus/leval/news_summ.jsonl");
