@@ -89,6 +89,9 @@ class LauncherTest {
         Result badDtype = longdoc("bench", "--shape", "110m", "--dtype", "f8", "--work", tmp.resolve("bench").toString());
         assertEquals(2, badDtype.exit());
         assertTrue(badDtype.err().contains("--dtype"), badDtype.err());
+        Result badContext = longdoc("bench", "--shape", "110m", "--context", "1", "--work", tmp.resolve("bench").toString());
+        assertEquals(2, badContext.exit());
+        assertTrue(badContext.err().contains("--context"), badContext.err());
     }
 
     @Test
