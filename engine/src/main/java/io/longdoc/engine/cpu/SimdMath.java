@@ -929,6 +929,9 @@ final class SimdMath extends VectorMath {
         }
     }
 
+    // The attention kernels again for a BF16 KV cache: the same structure as the FP32 ones above,
+    // each load of keys or values widened in registers (see CpuBackend's note on why not a widened copy).
+
     /** One vector of BF16 values from {@code a} at {@code off}, widened to floats (the BF16 bits are a float's high half). */
     private static FloatVector bf16s(short[] a, int off) {
         return ((IntVector) ShortVector.fromArray(HALF, a, off).convertShape(VectorOperators.S2I, INTS, 0))
