@@ -23,9 +23,13 @@ public final class EngineOptions {
     public static EngineSettings settings(Config config) {
         Config e = config.getConfig("longdoc.engine");
         int threads = e.getInt("threads") > 0 ? e.getInt("threads") : Runtime.getRuntime().availableProcessors();
-        return new EngineSettings(e.getLong("kv-cache-mb") << 20, e.getInt("block-size"), e.getInt("max-tokens-per-step"),
-                e.getInt("max-sequences"), threads, e.getString("backend"), e.hasPath("device") ? e.getInt("device") : 0,
-                e.getDouble("gpu-memory-fraction"), e.getString("kv-cache-type"));
+        try {
+            return new EngineSettings(e.getLong("kv-cache-mb") << 20, e.getInt("block-size"), e.getInt("max-tokens-per-step"),
+                    e.getInt("max-sequences"), threads, e.getString("backend"), e.hasPath("device") ? e.getInt("device") : 0,
+                    e.getDouble("gpu-memory-fraction"), e.getString("kv-cache-type"));
+        } catch (IllegalArgumentException bad) {
+            throw new UsageException("longdoc.engine: " + bad.getMessage(), bad);
+        }
     }
 
     /** The settings with --backend applied (it overrides longdoc.engine.backend). */

@@ -92,6 +92,9 @@ class LauncherTest {
         Result badContext = longdoc("bench", "--shape", "110m", "--context", "1", "--work", tmp.resolve("bench").toString());
         assertEquals(2, badContext.exit());
         assertTrue(badContext.err().contains("--context"), badContext.err());
+        Result badKvType = longdoc("generate", "--model", stories, "--ids", "1", "-Dlongdoc.engine.kv-cache-type=fp8");
+        assertEquals(2, badKvType.exit());
+        assertTrue(badKvType.err().contains("KV cache type 'fp8': expected f32 or bf16"), badKvType.err());
     }
 
     @Test
