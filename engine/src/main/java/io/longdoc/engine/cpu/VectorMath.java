@@ -168,6 +168,39 @@ public abstract class VectorMath {
     public abstract void addWeightedRows4(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
             float[] out0, float[] out1, float[] out2, float[] out3, int outOff);
 
+    /**
+     * Whether {@link #dotColumns8} and {@link #addWeightedRows8} are faster than two calls of the
+     * four-query kernels: where sixteen accumulators fit in the vector registers (AVX-512's 32 even
+     * at 256 bits, not AVX2's 16).
+     */
+    public boolean sharesLoadsAcrossEightQueries() {
+        return false;
+    }
+
+    /**
+     * {@link #dotColumns} for the eight queries q[first + t], t in [0, 8), at once:
+     * out[outOff + t · outStride + o] = Σ_d q[first + t][qOff + d] · kT[kOff + d · stride + o].
+     * This version is the obvious one, a query at a time.
+     */
+    public void dotColumns8(float[][] q, int first, int qOff, float[] kT, int kOff, int stride, int dims,
+            float[] out, int outOff, int outStride, int n) {
+        for (int t = 0; t < 8; t++) {
+            dotColumns(q[first + t], qOff, kT, kOff, stride, dims, out, outOff + t * outStride, n);
+        }
+    }
+
+    /**
+     * {@link #addWeightedRows} for the eight outputs out[first + t], t in [0, 8), at once:
+     * out[first + t][outOff + d] += Σ_o p[pOff + t · pStride + o] · v[vOff + o · stride + d].
+     * This version is the obvious one, a query at a time.
+     */
+    public void addWeightedRows8(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
+            float[][] out, int first, int outOff) {
+        for (int t = 0; t < 8; t++) {
+            addWeightedRows(p, pOff + t * pStride, n, v, vOff, stride, dims, out[first + t], outOff);
+        }
+    }
+
     /** {@link #dotColumns} with BF16 keys (a 16-bit KV cache), widened to FP32 as they are read. */
     public abstract void dotColumns(float[] q, int qOff, short[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n);
 

@@ -219,6 +219,42 @@ class VectorMathTest {
                     }
                 }
             }
+            // Eight queries at once, the same way; the queries are rows of one array, from row 1.
+            for (int dims : new int[] {1, 7, 16, 64, 72, 128}) {
+                for (int n : new int[] {1, 9, 16, 32, 37}) {
+                    int stride = n + 3, outStride = n + 2;
+                    float[][] qs = new float[10][];
+                    float[][] acc = new float[10][], before = new float[10][];
+                    for (int t = 0; t < 10; t++) {
+                        qs[t] = randoms(r, dims + 2);
+                        acc[t] = randoms(r, dims + 6);
+                        before[t] = acc[t].clone();
+                    }
+                    float[] kT = randoms(r, 1 + dims * stride), v = randoms(r, 2 + n * (dims + 5));
+                    float[] got = new float[1 + 8 * outStride];
+                    m.dotColumns8(qs, 1, 2, kT, 1, stride, dims, got, 1, outStride, n);
+                    for (int t = 0; t < 8; t++) {
+                        for (int o = 0; o < outStride; o++) {
+                            double want = 0;
+                            for (int d = 0; d < dims && o < n; d++) {
+                                want += (double) qs[1 + t][2 + d] * kT[1 + d * stride + o];
+                            }
+                            assertEquals(want, got[1 + t * outStride + o], 1e-5 * dims, m.name() + " dotColumns8 dims=" + dims + " n=" + n + " t=" + t + " o=" + o);
+                        }
+                    }
+                    float[] p = randoms(r, 1 + 8 * outStride);
+                    m.addWeightedRows8(p, 1, outStride, n, v, 2, dims + 5, dims, acc, 1, 4);
+                    for (int t = 0; t < 10; t++) {
+                        for (int d = -4; d < dims + 2; d++) {
+                            double want = before[t][4 + d];
+                            for (int o = 0; o < n && t >= 1 && t <= 8 && d >= 0 && d < dims; o++) {
+                                want += (double) p[1 + (t - 1) * outStride + o] * v[2 + o * (dims + 5) + d];
+                            }
+                            assertEquals(want, acc[t][4 + d], 1e-5 * n, m.name() + " addWeightedRows8 dims=" + dims + " n=" + n + " t=" + t + " d=" + d);
+                        }
+                    }
+                }
+            }
             // The same kernels on a BF16 KV cache: the obvious sums of the widened values.
             for (int dims : new int[] {1, 7, 16, 64, 72}) {
                 for (int n : new int[] {1, 9, 16, 32, 37}) {
