@@ -90,6 +90,23 @@ public final class CpuBackend implements Backend {
             return panelOut;
         }
 
+        /** One head's keys (headDim, blockSize) and values (blockSize, headDim) of a BF16 KV block, widened. */
+        private float[] blockKeys = new float[0], blockValues = new float[0];
+
+        float[] blockKeys(int n) {
+            if (blockKeys.length < n) {
+                blockKeys = new float[n];
+            }
+            return blockKeys;
+        }
+
+        float[] blockValues(int n) {
+            if (blockValues.length < n) {
+                blockValues = new float[n];
+            }
+            return blockValues;
+        }
+
         /** Attention scores for one query row, grown as contexts get longer. */
         float[] scores(int n) {
             if (scores.length < n) {
@@ -689,9 +706,10 @@ public final class CpuBackend implements Backend {
      * ({@link VectorMath#dotColumns4}, {@link VectorMath#addWeightedRows4}); one query at a time,
      * the kernels ran at about 20 GFLOP/s a core on head size 64, four at a time at 35–55. With tiles
      * of 64, the 110M benchmark shape prefills an 8192-token prompt at 267 tok/s against 148. On
-     * AVX-512 machines an FP32 cache's queries go eight at a time ({@link VectorMath#dotColumns8},
-     * {@link VectorMath#addWeightedRows8}; sixteen accumulators need its 32 registers): the last
-     * 256-token chunk of an 8K prompt took 8 % less time (medians of 10 alternating runs, two runs).
+     * AVX-512 machines queries go eight at a time ({@link VectorMath#dotColumns8},
+     * {@link VectorMath#addWeightedRows8}; sixteen accumulators need its 32 registers): 296–304
+     * against 250–263 tok/s for the 8K prompt. A BF16 cache's block is widened into scratch once per
+     * tile, so both cache types run the same FP32 kernels.
      */
     private void attendTile(int first, int n, int h, float[][] q, Chunk[] chunkOf, int[] posOf, int l, float[][] out) {
         int hd = c.headDim(), kvDim = c.kvDim(), window = c.slidingWindow();
@@ -705,8 +723,8 @@ public final class CpuBackend implements Backend {
         Arrays.fill(sum, 0, n, 0f);
         int[] table = chunkOf[first].blockTable();
         int lastPos = posOf[first + n - 1];
-        // Eight queries share each load of the keys and values where the registers allow (F32 cache).
-        boolean eight = keyCache16 == null && math.sharesLoadsAcrossEightQueries();
+        // Eight queries share each load of the keys and values where the registers allow.
+        boolean eight = math.sharesLoadsAcrossEightQueries();
         int start = window > 0 ? Math.max(0, posOf[first] - window + 1) : 0;
         // Segments start on block boundaries, so a block never spans two of them.
         for (int s0 = start - start % blockSize; s0 <= lastPos; s0 += segment) {
@@ -714,30 +732,36 @@ public final class CpuBackend implements Backend {
 
             // Scores q·k of every query at the positions of this segment it sees, block by block.
             for (int j = Math.max(s0, start); j < s1; ) {
-                int offset = j % blockSize, len = Math.min(s1 - j, blockSize - offset);
-                int keyAt = table[j / blockSize] * blockSize * kvDim + kvOff * blockSize + offset;
+                int offset = j % blockSize, len = Math.min(s1 - j, blockSize - offset), block = table[j / blockSize];
+                // This head's keys of the block, one row of blockSize positions per dimension, from
+                // kAt (at position j); a BF16 block is widened once for all the tile's queries.
+                float[] keys = keyCache16 == null ? keyCache[l] : sc.blockKeys(hd * blockSize);
+                int kAt = (block * kvDim + kvOff) * blockSize + offset;
+                if (keyCache16 != null) {
+                    math.bf16ToFloats(keyCache16[l], kAt - offset, keys, 0, hd * blockSize);
+                    kAt = offset;
+                }
                 for (int t = 0; t < n; ) {
                     int lo = firstSeen(posOf[first + t], j), hi = lastSeen(posOf[first + t], j, len);
+                    // Groups of eight, or four, queries that see the same positions (all but the blocks
+                    // at the causal edge and the window start) share each load of the keys.
                     if (eight && t + 8 <= n && lo == firstSeen(posOf[first + t + 7], j) && hi == lastSeen(posOf[first + t + 7], j, len)) {
                         if (lo <= hi) {
-                            math.dotColumns8(q, first + t, qOff, keyCache[l], keyAt + (lo - j), blockSize, hd, scores, t * segment + lo - s0, segment, hi - lo + 1);
+                            math.dotColumns8(q, first + t, qOff, keys, kAt + (lo - j), blockSize, hd, scores, t * segment + lo - s0, segment, hi - lo + 1);
                         }
                         t += 8;
-                        continue;
-                    }
-                    if (t + 4 <= n && lo == firstSeen(posOf[first + t + 3], j) && hi == lastSeen(posOf[first + t + 3], j, len)) {
-                        // Four queries that see the same positions (all but the blocks at the causal edge and window start).
+                    } else if (t + 4 <= n && lo == firstSeen(posOf[first + t + 3], j) && hi == lastSeen(posOf[first + t + 3], j, len)) {
                         if (lo <= hi) {
-                            scoreKeys4(l, q[first + t], q[first + t + 1], q[first + t + 2], q[first + t + 3], qOff, keyAt + (lo - j),
+                            math.dotColumns4(q[first + t], q[first + t + 1], q[first + t + 2], q[first + t + 3], qOff, keys, kAt + (lo - j), blockSize, hd,
                                     scores, t * segment + lo - s0, segment, hi - lo + 1);
                         }
                         t += 4;
-                        continue;
+                    } else {
+                        if (lo <= hi) {
+                            math.dotColumns(q[first + t], qOff, keys, kAt + (lo - j), blockSize, hd, scores, t * segment + lo - s0, hi - lo + 1);
+                        }
+                        t++;
                     }
-                    if (lo <= hi) {
-                        scoreKeys(l, q[first + t], qOff, keyAt + (lo - j), scores, t * segment + lo - s0, hi - lo + 1);
-                    }
-                    t++;
                 }
                 j += len;
             }
@@ -764,31 +788,39 @@ public final class CpuBackend implements Backend {
                 largest[t] = newLargest;
             }
 
-            // Values weighted by the numerators, block by block.
+            // Values weighted by the numerators, block by block: this head's value rows of the block
+            // from vAt (position j), vStride apart; a BF16 block's rows widened once, as the keys.
             for (int j = Math.max(s0, start); j < s1; ) {
-                int offset = j % blockSize, len = Math.min(s1 - j, blockSize - offset);
-                int valueAt = (table[j / blockSize] * blockSize + offset) * kvDim + kvOff;
+                int offset = j % blockSize, len = Math.min(s1 - j, blockSize - offset), block = table[j / blockSize];
+                float[] values = valueCache16 == null ? valueCache[l] : sc.blockValues(hd * blockSize);
+                int vAt = (block * blockSize + offset) * kvDim + kvOff, vStride = kvDim;
+                if (valueCache16 != null) {
+                    for (int o = 0; o < len; o++) {
+                        math.bf16ToFloats(valueCache16[l], vAt + o * kvDim, values, o * hd, hd);
+                    }
+                    vAt = 0;
+                    vStride = hd;
+                }
                 for (int t = 0; t < n; ) {
                     int lo = firstSeen(posOf[first + t], j), hi = lastSeen(posOf[first + t], j, len);
+                    int pAt = t * segment + lo - s0, vFrom = vAt + (lo - j) * vStride;
                     if (eight && t + 8 <= n && lo == firstSeen(posOf[first + t + 7], j) && hi == lastSeen(posOf[first + t + 7], j, len)) {
                         if (lo <= hi) {
-                            math.addWeightedRows8(scores, t * segment + lo - s0, segment, hi - lo + 1, valueCache[l], valueAt + (lo - j) * kvDim, kvDim, hd, out, first + t, qOff);
+                            math.addWeightedRows8(scores, pAt, segment, hi - lo + 1, values, vFrom, vStride, hd, out, first + t, qOff);
                         }
                         t += 8;
-                        continue;
-                    }
-                    if (t + 4 <= n && lo == firstSeen(posOf[first + t + 3], j) && hi == lastSeen(posOf[first + t + 3], j, len)) {
+                    } else if (t + 4 <= n && lo == firstSeen(posOf[first + t + 3], j) && hi == lastSeen(posOf[first + t + 3], j, len)) {
                         if (lo <= hi) {
-                            addValues4(l, scores, t * segment + lo - s0, segment, hi - lo + 1, valueAt + (lo - j) * kvDim,
+                            math.addWeightedRows4(scores, pAt, segment, hi - lo + 1, values, vFrom, vStride, hd,
                                     out[first + t], out[first + t + 1], out[first + t + 2], out[first + t + 3], qOff);
                         }
                         t += 4;
-                        continue;
+                    } else {
+                        if (lo <= hi) {
+                            math.addWeightedRows(scores, pAt, hi - lo + 1, values, vFrom, vStride, hd, out[first + t], qOff);
+                        }
+                        t++;
                     }
-                    if (lo <= hi) {
-                        addValues(l, scores, t * segment + lo - s0, hi - lo + 1, valueAt + (lo - j) * kvDim, out[first + t], qOff);
-                    }
-                    t++;
                 }
                 j += len;
             }
@@ -820,11 +852,12 @@ public final class CpuBackend implements Backend {
         System.arraycopy(v, 0, valueCache[l], valueAt, kvDim);
     }
 
-    // The attention kernels on layer l's cache, whichever type it holds; keys at kOff are one head's
-    // (headDim, blockSize) rows of a block, values at vOff its positions' rows (stride K). The BF16
-    // kernels widen each value as they load it: widening a head's block into scratch once and
-    // reusing the FP32 kernels instead made 16-sequence decode at position 4000 1.7–2× slower
-    // (alternating runs on the 110M shape).
+    // Decode's attention kernels on layer l's cache, whichever type it holds; keys at kOff are one
+    // head's (headDim, blockSize) rows of a block, values at vOff its positions' rows (stride K). For
+    // decode the BF16 kernels widen each value as they load it: widening a head's block into scratch
+    // and reusing the FP32 kernels made 16-sequence decode at position 4000 1.7–2× slower (alternating
+    // runs on the 110M shape), since each block serves one query. A prefill tile widens each block
+    // once for its 64 queries instead (attendTile).
 
     private void scoreKeys(int l, float[] q, int qOff, int kOff, float[] out, int outOff, int n) {
         if (keyCache16 != null) {
@@ -834,27 +867,11 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    private void scoreKeys4(int l, float[] q0, float[] q1, float[] q2, float[] q3, int qOff, int kOff, float[] out, int outOff, int outStride, int n) {
-        if (keyCache16 != null) {
-            math.dotColumns4(q0, q1, q2, q3, qOff, keyCache16[l], kOff, blockSize, c.headDim(), out, outOff, outStride, n);
-        } else {
-            math.dotColumns4(q0, q1, q2, q3, qOff, keyCache[l], kOff, blockSize, c.headDim(), out, outOff, outStride, n);
-        }
-    }
-
     private void addValues(int l, float[] p, int pOff, int n, int vOff, float[] out, int outOff) {
         if (valueCache16 != null) {
             math.addWeightedRows(p, pOff, n, valueCache16[l], vOff, c.kvDim(), c.headDim(), out, outOff);
         } else {
             math.addWeightedRows(p, pOff, n, valueCache[l], vOff, c.kvDim(), c.headDim(), out, outOff);
-        }
-    }
-
-    private void addValues4(int l, float[] p, int pOff, int pStride, int n, int vOff, float[] out0, float[] out1, float[] out2, float[] out3, int outOff) {
-        if (valueCache16 != null) {
-            math.addWeightedRows4(p, pOff, pStride, n, valueCache16[l], vOff, c.kvDim(), c.headDim(), out0, out1, out2, out3, outOff);
-        } else {
-            math.addWeightedRows4(p, pOff, pStride, n, valueCache[l], vOff, c.kvDim(), c.headDim(), out0, out1, out2, out3, outOff);
         }
     }
 

@@ -1144,6 +1144,17 @@ final class SimdMath extends VectorMath {
     }
 
     @Override
+    public void bf16ToFloats(short[] src, int srcOff, float[] dst, int dstOff, int n) {
+        int lanes = S.length(), i = 0;
+        for (; i + lanes <= n; i += lanes) {
+            bf16s(src, srcOff + i).intoArray(dst, dstOff + i);
+        }
+        for (; i < n; i++) {
+            dst[dstOff + i] = DType.bf16ToFloat(src[srcOff + i]);
+        }
+    }
+
+    @Override
     public void dotColumns(float[] q, int qOff, short[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n) {
         int lanes = S.length();
         int o = 0;
@@ -1177,63 +1188,6 @@ final class SimdMath extends VectorMath {
         }
         if (o < n) {
             SCALAR.dotColumns(q, qOff, kT, kOff + o, stride, dims, out, outOff + o, n - o);
-        }
-    }
-
-    @Override
-    public void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, short[] kT, int kOff, int stride, int dims,
-            float[] out, int outOff, int outStride, int n) {
-        int lanes = S.length();
-        int o = 0;
-        for (; o + 2 * lanes <= n; o += 2 * lanes) {
-            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S);
-            FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), e0 = FloatVector.zero(S), e1 = FloatVector.zero(S);
-            for (int d = 0; d < dims; d++) {
-                int row = kOff + d * stride + o;
-                FloatVector k0 = bf16s(kT, row), k1 = bf16s(kT, row + lanes);
-                FloatVector x = FloatVector.broadcast(S, q0[qOff + d]);
-                a0 = k0.fma(x, a0);
-                a1 = k1.fma(x, a1);
-                x = FloatVector.broadcast(S, q1[qOff + d]);
-                b0 = k0.fma(x, b0);
-                b1 = k1.fma(x, b1);
-                x = FloatVector.broadcast(S, q2[qOff + d]);
-                c0 = k0.fma(x, c0);
-                c1 = k1.fma(x, c1);
-                x = FloatVector.broadcast(S, q3[qOff + d]);
-                e0 = k0.fma(x, e0);
-                e1 = k1.fma(x, e1);
-            }
-            int at = outOff + o;
-            a0.intoArray(out, at);
-            a1.intoArray(out, at + lanes);
-            b0.intoArray(out, at + outStride);
-            b1.intoArray(out, at + outStride + lanes);
-            c0.intoArray(out, at + 2 * outStride);
-            c1.intoArray(out, at + 2 * outStride + lanes);
-            e0.intoArray(out, at + 3 * outStride);
-            e1.intoArray(out, at + 3 * outStride + lanes);
-        }
-        for (; o + lanes <= n; o += lanes) {
-            FloatVector a0 = FloatVector.zero(S), b0 = FloatVector.zero(S), c0 = FloatVector.zero(S), e0 = FloatVector.zero(S);
-            for (int d = 0; d < dims; d++) {
-                FloatVector k0 = bf16s(kT, kOff + d * stride + o);
-                a0 = k0.fma(FloatVector.broadcast(S, q0[qOff + d]), a0);
-                b0 = k0.fma(FloatVector.broadcast(S, q1[qOff + d]), b0);
-                c0 = k0.fma(FloatVector.broadcast(S, q2[qOff + d]), c0);
-                e0 = k0.fma(FloatVector.broadcast(S, q3[qOff + d]), e0);
-            }
-            int at = outOff + o;
-            a0.intoArray(out, at);
-            b0.intoArray(out, at + outStride);
-            c0.intoArray(out, at + 2 * outStride);
-            e0.intoArray(out, at + 3 * outStride);
-        }
-        if (o < n) {
-            dotColumns(q0, qOff, kT, kOff + o, stride, dims, out, outOff + o, n - o);
-            dotColumns(q1, qOff, kT, kOff + o, stride, dims, out, outOff + outStride + o, n - o);
-            dotColumns(q2, qOff, kT, kOff + o, stride, dims, out, outOff + 2 * outStride + o, n - o);
-            dotColumns(q3, qOff, kT, kOff + o, stride, dims, out, outOff + 3 * outStride + o, n - o);
         }
     }
 
@@ -1273,50 +1227,6 @@ final class SimdMath extends VectorMath {
         }
         if (c < dims) {
             SCALAR.addWeightedRows(p, pOff, n, v, vOff + c, stride, dims - c, out, outOff + c);
-        }
-    }
-
-    @Override
-    public void addWeightedRows4(float[] p, int pOff, int pStride, int n, short[] v, int vOff, int stride, int dims,
-            float[] out0, float[] out1, float[] out2, float[] out3, int outOff) {
-        int lanes = S.length();
-        int c = 0;
-        for (; c + 2 * lanes <= dims; c += 2 * lanes) {
-            int at = outOff + c;
-            FloatVector a0 = FloatVector.fromArray(S, out0, at), a1 = FloatVector.fromArray(S, out0, at + lanes);
-            FloatVector b0 = FloatVector.fromArray(S, out1, at), b1 = FloatVector.fromArray(S, out1, at + lanes);
-            FloatVector c0 = FloatVector.fromArray(S, out2, at), c1 = FloatVector.fromArray(S, out2, at + lanes);
-            FloatVector e0 = FloatVector.fromArray(S, out3, at), e1 = FloatVector.fromArray(S, out3, at + lanes);
-            for (int o = 0; o < n; o++) {
-                int row = vOff + o * stride + c;
-                FloatVector v0 = bf16s(v, row), v1 = bf16s(v, row + lanes);
-                FloatVector x = FloatVector.broadcast(S, p[pOff + o]);
-                a0 = v0.fma(x, a0);
-                a1 = v1.fma(x, a1);
-                x = FloatVector.broadcast(S, p[pOff + pStride + o]);
-                b0 = v0.fma(x, b0);
-                b1 = v1.fma(x, b1);
-                x = FloatVector.broadcast(S, p[pOff + 2 * pStride + o]);
-                c0 = v0.fma(x, c0);
-                c1 = v1.fma(x, c1);
-                x = FloatVector.broadcast(S, p[pOff + 3 * pStride + o]);
-                e0 = v0.fma(x, e0);
-                e1 = v1.fma(x, e1);
-            }
-            a0.intoArray(out0, at);
-            a1.intoArray(out0, at + lanes);
-            b0.intoArray(out1, at);
-            b1.intoArray(out1, at + lanes);
-            c0.intoArray(out2, at);
-            c1.intoArray(out2, at + lanes);
-            e0.intoArray(out3, at);
-            e1.intoArray(out3, at + lanes);
-        }
-        if (c < dims) {
-            addWeightedRows(p, pOff, n, v, vOff + c, stride, dims - c, out0, outOff + c);
-            addWeightedRows(p, pOff + pStride, n, v, vOff + c, stride, dims - c, out1, outOff + c);
-            addWeightedRows(p, pOff + 2 * pStride, n, v, vOff + c, stride, dims - c, out2, outOff + c);
-            addWeightedRows(p, pOff + 3 * pStride, n, v, vOff + c, stride, dims - c, out3, outOff + c);
         }
     }
 

@@ -201,19 +201,14 @@ public abstract class VectorMath {
         }
     }
 
+    /** dst[dstOff + i] = the BF16 value src[srcOff + i] as a float, for i in [0, n): a block of a BF16 KV cache widened for reuse. */
+    public abstract void bf16ToFloats(short[] src, int srcOff, float[] dst, int dstOff, int n);
+
     /** {@link #dotColumns} with BF16 keys (a 16-bit KV cache), widened to FP32 as they are read. */
     public abstract void dotColumns(float[] q, int qOff, short[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n);
 
-    /** {@link #dotColumns4} with BF16 keys. */
-    public abstract void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, short[] kT, int kOff, int stride, int dims,
-            float[] out, int outOff, int outStride, int n);
-
     /** {@link #addWeightedRows} with BF16 values. */
     public abstract void addWeightedRows(float[] p, int pOff, int n, short[] v, int vOff, int stride, int dims, float[] out, int outOff);
-
-    /** {@link #addWeightedRows4} with BF16 values. */
-    public abstract void addWeightedRows4(float[] p, int pOff, int pStride, int n, short[] v, int vOff, int stride, int dims,
-            float[] out0, float[] out1, float[] out2, float[] out3, int outOff);
 
     /**
      * Softmax numerators in place: s[off + i] = e^((s[off + i] − max) · scale) for i in [0, n), where
@@ -429,6 +424,13 @@ public abstract class VectorMath {
         }
 
         @Override
+        public void bf16ToFloats(short[] src, int srcOff, float[] dst, int dstOff, int n) {
+            for (int i = 0; i < n; i++) {
+                dst[dstOff + i] = DType.bf16ToFloat(src[srcOff + i]);
+            }
+        }
+
+        @Override
         public void dotColumns(float[] q, int qOff, short[] kT, int kOff, int stride, int dims, float[] out, int outOff, int n) {
             for (int o = 0; o < n; o++) {
                 float sum = 0;
@@ -440,15 +442,6 @@ public abstract class VectorMath {
         }
 
         @Override
-        public void dotColumns4(float[] q0, float[] q1, float[] q2, float[] q3, int qOff, short[] kT, int kOff, int stride, int dims,
-                float[] out, int outOff, int outStride, int n) {
-            dotColumns(q0, qOff, kT, kOff, stride, dims, out, outOff, n);
-            dotColumns(q1, qOff, kT, kOff, stride, dims, out, outOff + outStride, n);
-            dotColumns(q2, qOff, kT, kOff, stride, dims, out, outOff + 2 * outStride, n);
-            dotColumns(q3, qOff, kT, kOff, stride, dims, out, outOff + 3 * outStride, n);
-        }
-
-        @Override
         public void addWeightedRows(float[] p, int pOff, int n, short[] v, int vOff, int stride, int dims, float[] out, int outOff) {
             for (int o = 0; o < n; o++) {
                 float weight = p[pOff + o];
@@ -456,15 +449,6 @@ public abstract class VectorMath {
                     out[outOff + d] += weight * DType.bf16ToFloat(v[vOff + o * stride + d]);
                 }
             }
-        }
-
-        @Override
-        public void addWeightedRows4(float[] p, int pOff, int pStride, int n, short[] v, int vOff, int stride, int dims,
-                float[] out0, float[] out1, float[] out2, float[] out3, int outOff) {
-            addWeightedRows(p, pOff, n, v, vOff, stride, dims, out0, outOff);
-            addWeightedRows(p, pOff + pStride, n, v, vOff, stride, dims, out1, outOff);
-            addWeightedRows(p, pOff + 2 * pStride, n, v, vOff, stride, dims, out2, outOff);
-            addWeightedRows(p, pOff + 3 * pStride, n, v, vOff, stride, dims, out3, outOff);
         }
 
         @Override
