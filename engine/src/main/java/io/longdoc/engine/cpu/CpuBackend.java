@@ -71,48 +71,38 @@ public final class CpuBackend implements Backend {
         final float[] dot8 = new float[8];
         private float[] scores = new float[256];
         private float[] panelOut = new float[0];
+        private float[] blockKeys = new float[0], blockValues = new float[0];
         final float[] tileLargest = new float[QUERY_TILE];
         final float[] tileSum = new float[QUERY_TILE];
 
         /** Weight rows as FP32, for one block of rows. */
         float[] rows(int n) {
-            if (rows.length < n) {
-                rows = new float[n];
-            }
-            return rows;
+            return rows = atLeast(rows, n);
         }
 
         /** Output of the panel kernel for one block of rows, (rows, panel width). */
         float[] panelOut(int n) {
-            if (panelOut.length < n) {
-                panelOut = new float[n];
-            }
-            return panelOut;
+            return panelOut = atLeast(panelOut, n);
         }
 
-        /** One head's keys (headDim, blockSize) and values (blockSize, headDim) of a BF16 KV block, widened. */
-        private float[] blockKeys = new float[0], blockValues = new float[0];
-
+        /** One head's keys of a BF16 KV block, widened: (headDim, blockSize). */
         float[] blockKeys(int n) {
-            if (blockKeys.length < n) {
-                blockKeys = new float[n];
-            }
-            return blockKeys;
+            return blockKeys = atLeast(blockKeys, n);
         }
 
+        /** One head's values of a BF16 KV block, widened: (blockSize, headDim). */
         float[] blockValues(int n) {
-            if (blockValues.length < n) {
-                blockValues = new float[n];
-            }
-            return blockValues;
+            return blockValues = atLeast(blockValues, n);
         }
 
         /** Attention scores for one query row, grown as contexts get longer. */
         float[] scores(int n) {
-            if (scores.length < n) {
-                scores = new float[Math.max(n, 2 * scores.length)];
-            }
-            return scores;
+            return scores = atLeast(scores, n);
+        }
+
+        /** The buffer, or a new one of at least n floats (twice the old size, so growing with the context costs few copies). */
+        private static float[] atLeast(float[] buffer, int n) {
+            return buffer.length >= n ? buffer : new float[Math.max(n, 2 * buffer.length)];
         }
     }
 
