@@ -163,9 +163,12 @@ public final class Scheduler implements AutoCloseable {
             }
             if (r.prompt.length > limit) {
                 waiting.poll();
+                boolean cacheBound = blocks.total() * blockSize < backend.config().contextLength();
                 r.result.completeExceptionally(new IllegalArgumentException("prompt of " + r.prompt.length
                         + " tokens does not fit the context of " + limit + " tokens (model context "
-                        + backend.config().contextLength() + ", KV cache " + blocks.total() * blockSize + " tokens)"));
+                        + backend.config().contextLength() + ", KV cache " + blocks.total() * blockSize + " tokens)"
+                        + (cacheBound ? ": the KV cache is the limit; give it more memory (longdoc.engine.kv-cache-mb on the CPU, "
+                                + "gpu-memory-fraction on a GPU), store it in BF16 (kv-cache-type = bf16), or truncate to fewer tokens" : "")));
                 r.scores.completeExceptionally(new IllegalArgumentException("prompt too long"));
                 continue;
             }

@@ -2,6 +2,7 @@ package io.longdoc.engine.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -159,6 +160,8 @@ class SchedulerTest {
             ExecutionException e = assertThrows(ExecutionException.class,
                     () -> engine.submit(new int[200], SamplingParams.greedy(1)).get());
             assertTrue(e.getCause().getMessage().contains("does not fit"), e.getCause().getMessage());
+            assertTrue(e.getCause().getMessage().contains("the KV cache is the limit") && e.getCause().getMessage().contains("kv-cache-mb"),
+                    e.getCause().getMessage());
         }
     }
 
@@ -172,6 +175,8 @@ class SchedulerTest {
             ExecutionException tooLong = assertThrows(ExecutionException.class,
                     () -> engine.submit(randomPrompt(new Random(2), 600), SamplingParams.greedy(1)).get());
             assertTrue(tooLong.getCause().getMessage().contains("600 tokens"));
+            // The model's context is the limit here, not the cache: no advice about the cache.
+            assertFalse(tooLong.getCause().getMessage().contains("KV cache is the limit"), tooLong.getCause().getMessage());
         }
     }
 
