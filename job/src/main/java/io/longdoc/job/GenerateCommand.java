@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.concurrent.ExecutionException;
 import java.util.stream.Collectors;
 
@@ -87,8 +88,9 @@ public final class GenerateCommand {
                 Tokenizer tok = requireTokenizer(engine);
                 System.out.println(tok.decode(r.contentIds()));
             }
-            System.err.printf("%d prompt tokens, %d generated (%s) in %.2f s%n", prompt.length, r.outputIds().length,
-                    r.finishReason(), r.totalNanos() / 1e9);
+            System.err.printf(Locale.ROOT, "%d prompt tokens, %d generated (%s) in %.2f s; first token after %.2f s, then %.1f tok/s%n",
+                    prompt.length, r.outputIds().length, r.finishReason(), r.totalNanos() / 1e9, Math.max(0, r.firstTokenNanos()) / 1e9,
+                    r.decodeTokensPerSecond());
         }
         return 0;
     }

@@ -98,6 +98,23 @@ class LauncherTest {
     }
 
     @Test
+    void benchMeasuresEveryPathAndDecodeAfterALongPrompt() throws Exception {
+        Path json = tmp.resolve("bench.json");
+        Result r = longdoc("bench", "--model", TestPaths.shared("models/stories260k").toString(), "--warmup-seconds", "0",
+                "--rounds", "1", "--tokens", "16", "--concurrency", "2", "--out", json.toString());
+        assertEquals(0, r.exit(), r.err());
+        // Context 512: the 511-token prefill prompt, shortened to leave room for the 16 new tokens.
+        assertTrue(r.out().contains("after a 496-token prompt: first token in "), r.out());
+        String written = Files.readString(json);
+        for (String figure : List.of("decode_tokens_per_s", "batched_tokens_per_s", "prefill_tokens_per_s",
+                "decode_after_prompt_tokens_per_s", "first_token_seconds")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + figure + "\" : ([0-9.Ee+-]+)").matcher(written);
+            assertTrue(m.find(), figure + " missing from " + written);
+            assertTrue(Double.parseDouble(m.group(1)) > 0, figure + " is not positive in " + written);
+        }
+    }
+
+    @Test
     void everySubcommandHasHelp() throws Exception {
         Result top = longdoc("--help");
         assertEquals(0, top.exit());

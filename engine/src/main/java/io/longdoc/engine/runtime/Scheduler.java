@@ -74,6 +74,7 @@ public final class Scheduler implements AutoCloseable {
         int cached;        // positions whose keys and values are in the cache
         int generated;
         final long admitted = System.nanoTime();
+        long firstToken = -1;   // System.nanoTime() of the first generated id
 
         Sequence(Request r, int[] blockTable, int maxNew) {
             this.request = r;
@@ -328,6 +329,9 @@ public final class Scheduler implements AutoCloseable {
     /** Appends a generated token and finishes the sequence when it ends it. */
     private int emit(Sequence s, int token, int k) {
         TokenConstraint constraint = s.request.constraint;
+        if (s.generated == 0) {
+            s.firstToken = System.nanoTime();
+        }
         s.output[s.generated++] = token;
         if (constraint != null && constraint.isComplete()) {
             finish(s, "stop", false);   // the last token closed the JSON: it is content
@@ -371,7 +375,7 @@ public final class Scheduler implements AutoCloseable {
             s.request.scores.complete(s.scoreLogits);
         }
         s.request.result.complete(new GenerationResult(s.request.prompt, Arrays.copyOf(s.output, s.generated), reason, endsWithStopId,
-                s.admitted - s.request.submitted, now - s.request.submitted));
+                s.admitted - s.request.submitted, s.firstToken < 0 ? -1 : s.firstToken - s.request.submitted, now - s.request.submitted));
     }
 
     private void finishExceptionally(Sequence s, Throwable t) {

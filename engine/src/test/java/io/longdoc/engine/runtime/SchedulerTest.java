@@ -166,6 +166,21 @@ class SchedulerTest {
     }
 
     @Test
+    void timingsFollowTheRequest() throws Exception {
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            GenerationResult r = engine.submit(randomPrompt(new Random(3), 100), SamplingParams.greedy(20).withIgnoreEos(true)).get();
+            assertEquals(20, r.outputIds().length);
+            // Queued, then the prompt's prefill and the first token, then the other 19.
+            assertTrue(0 <= r.queuedNanos() && r.queuedNanos() < r.firstTokenNanos() && r.firstTokenNanos() < r.totalNanos(), r.toString());
+            assertEquals(19 / ((r.totalNanos() - r.firstTokenNanos()) / 1e9), r.decodeTokensPerSecond(), 1e-6);
+            GenerationResult none = engine.submit(new int[] {1, 2, 3}, SamplingParams.greedy(0)).get();
+            assertEquals(0, none.outputIds().length);
+            assertEquals(-1, none.firstTokenNanos());
+            assertEquals(0, none.decodeTokensPerSecond());
+        }
+    }
+
+    @Test
     void maxNewTokensIsClampedToTheContext() throws Exception {
         try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
             int[] prompt = randomPrompt(new Random(1), 500);

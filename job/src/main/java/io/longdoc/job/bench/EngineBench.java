@@ -19,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
@@ -106,7 +107,8 @@ public final class EngineBench {
         result.put("model", model.toString());
         result.put("threads", settings.threads());
         result.put("warmup_seconds", warmupSeconds);
-        double single = 0, batched = 0, prefillRate = 0, peerRate = 0;
+        double single = 0, batched = 0, prefillRate = 0, peerRate = 0, depthRate = 0, firstTokenSeconds = 0;
+        int depthPrompt = 0;
         Llama2c peer = args.has("llama2c") ? Llama2c.prepare(Path.of(args.get("llama2c")), model, args.get("tokenizer"), tokens, work) : null;
         if (peer != null) {
             peer.run(); // reads its checkpoint into the page cache
@@ -146,6 +148,14 @@ public final class EngineBench {
                 engine.score(prompt, new int[] {prefill - 1});
                 prefillRate = Math.max(prefillRate, prefill / ((System.nanoTime() - t0) / 1e9));
             }
+            // One sequence decoding after the long prompt (shortened to leave room for the new
+            // tokens): what a long document's summary runs at, every step reading the prompt's cache.
+            depthPrompt = Math.min(prefill, mc.contextLength() - tokens);
+            if (depthPrompt > 0 && tokens > 1) {
+                GenerationResult g = engine.submit(Arrays.copyOf(prompt, depthPrompt), greedy).get();
+                depthRate = g.decodeTokensPerSecond();
+                firstTokenSeconds = g.firstTokenNanos() / 1e9;
+            }
         }
         result.put("decode_tokens_per_s", single);
         result.put("batched_sequences", concurrency);
@@ -153,10 +163,16 @@ public final class EngineBench {
         result.put("batched_speedup", batched / single);
         result.put("prefill_tokens", prefill);
         result.put("prefill_tokens_per_s", prefillRate);
+        result.put("decode_after_prompt_tokens", depthPrompt);
+        result.put("decode_after_prompt_tokens_per_s", depthRate);
+        result.put("first_token_seconds", firstTokenSeconds);
         result.put("peak_rss_mb", peakRssMb());
         result.put("peak_heap_mb", (Runtime.getRuntime().totalMemory()) >> 20);
         System.out.printf(Locale.ROOT, "longdoc %s: decode %.1f tok/s, %d sequences %.1f tok/s (%.1fx), prefill %.1f tok/s, peak RSS %d MB%n",
                 result.get("backend").asText(), single, concurrency, batched, batched / single, prefillRate, peakRssMb());
+        if (depthRate > 0) {
+            System.out.printf(Locale.ROOT, "after a %d-token prompt: first token in %.2f s, then decode %.1f tok/s%n", depthPrompt, firstTokenSeconds, depthRate);
+        }
 
         if (peer != null) {
             result.put("llama2c_tokens_per_s", peerRate);
