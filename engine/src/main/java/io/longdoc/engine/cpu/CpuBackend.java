@@ -583,10 +583,10 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * Causal attention, split across threads by (run of query tokens, head). A run is up to
-     * {@link #QUERY_TILE} consecutive tokens of one chunk (a prefill); a decode token is a run of
-     * one. Scores exist for one decode token's heads or one tile's segment of positions at a time,
-     * never T×T.   out: (T, Q)
+     * Causal attention, split across threads by (run of query tokens, head) for prompts and by
+     * (decode token, part of its positions) for single tokens. A run is up to {@link #QUERY_TILE}
+     * consecutive tokens of one chunk (a prefill); a decode token is a run of one. Scores exist for
+     * one decode part's heads or one tile's segment of positions at a time, never T×T.   out: (T, Q)
      */
     private float[][] attention(float[][] q, Chunk[] chunkOf, int[] posOf, int l) {
         int tokens = q.length, heads = c.heads();
@@ -597,7 +597,7 @@ public final class CpuBackend implements Backend {
         }
         // Runs: the first token and length of each.
         int[] runStart = new int[tokens], runLength = new int[tokens];
-        int runs = 0, longest = 1;
+        int runs = 0;
         for (int i = 0; i < tokens; runs++) {
             int n = 1;
             while (n < QUERY_TILE && i + n < tokens && chunkOf[i + n] == chunkOf[i] && posOf[i + n] == posOf[i] + n) {
@@ -605,7 +605,6 @@ public final class CpuBackend implements Backend {
             }
             runStart[runs] = i;
             runLength[runs] = n;
-            longest = Math.max(longest, n);
             i += n;
         }
         // Work items. A prompt's run of tokens: one item per head (attendTile). A decode token: one
