@@ -766,7 +766,7 @@ public final class CpuBackend implements Backend {
      * tile, so both cache types run the same FP32 kernels.
      */
     private void attendTile(int first, int n, int h, float[][] q, Chunk[] chunkOf, int[] posOf, int l, float[][] out) {
-        int hd = c.headDim(), kvDim = c.kvDim(), window = c.slidingWindow();
+        int hd = c.headDim(), kvDim = c.kvDim();
         int kvOff = (h / (c.heads() / c.kvHeads())) * hd, qOff = h * hd;
         float invSqrt = (float) (1.0 / Math.sqrt(hd));
         int segment = Math.max(blockSize, SEGMENT_POSITIONS / blockSize * blockSize);
@@ -779,7 +779,7 @@ public final class CpuBackend implements Backend {
         int lastPos = posOf[first + n - 1];
         // Eight queries share each load of the keys and values where the registers allow.
         boolean eight = math.sharesLoadsAcrossEightQueries();
-        int start = window > 0 ? Math.max(0, posOf[first] - window + 1) : 0;
+        int start = firstVisible(posOf[first]);
         // Segments start on block boundaries, so a block never spans two of them.
         for (int s0 = start - start % blockSize; s0 <= lastPos; s0 += segment) {
             int s1 = Math.min(s0 + segment, lastPos + 1);   // positions [s0, s1); row t of scores holds position p at t·segment + p − s0
@@ -823,7 +823,7 @@ public final class CpuBackend implements Backend {
             // Running softmax: numerators relative to each query's largest score so far.
             for (int t = 0; t < n; t++) {
                 int pos = posOf[first + t];
-                int lo = Math.max(s0, window > 0 ? Math.max(0, pos - window + 1) : 0), hi = Math.min(s1 - 1, pos);
+                int lo = Math.max(s0, firstVisible(pos)), hi = Math.min(s1 - 1, pos);
                 if (lo > hi) {
                     continue;
                 }
@@ -931,7 +931,7 @@ public final class CpuBackend implements Backend {
 
     /** The first position of a block from j that a query at position pos sees (past the block's end: it sees none). */
     private int firstSeen(int pos, int j) {
-        return c.slidingWindow() > 0 ? Math.max(j, pos - c.slidingWindow() + 1) : j;
+        return Math.max(j, firstVisible(pos));
     }
 
     /** The last position of the len positions from j that a query at position pos sees (before j: it sees none). */

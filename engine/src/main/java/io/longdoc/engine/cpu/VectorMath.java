@@ -210,14 +210,6 @@ public abstract class VectorMath {
     /** {@link #addWeightedRows} with BF16 values. */
     public abstract void addWeightedRows(float[] p, int pOff, int n, short[] v, int vOff, int stride, int dims, float[] out, int outOff);
 
-    /**
-     * Softmax numerators in place: s[off + i] = e^((s[off + i] − max) · scale) for i in [0, n), where
-     * max is the largest s[off + i]; returns their sum. {@code scale} must be positive.
-     */
-    public final float softmaxNumerators(float[] s, int off, int n, float scale) {
-        return expSum(s, off, n, largest(s, off, n), scale);
-    }
-
     /** The largest of s[off + i] for i in [0, n) (−∞ when n is 0). */
     public abstract float largest(float[] s, int off, int n);
 
