@@ -1,6 +1,9 @@
 package io.longdoc.job;
 
 import com.typesafe.config.Config;
+import io.longdoc.engine.cpu.CpuBackend;
+import io.longdoc.engine.cuda.CudaDevice;
+import io.longdoc.engine.model.ModelConfig;
 import io.longdoc.engine.model.ModelFormatException;
 import io.longdoc.engine.runtime.Engine;
 import io.longdoc.engine.runtime.EngineSettings;
@@ -63,14 +66,14 @@ public final class EngineOptions {
      *
      * @param tokensNeeded the longest prompt (truncated document and template) plus max new tokens
      */
-    public static void checkCpuKvCache(EngineSettings s, boolean localMaster, io.longdoc.engine.model.ModelConfig model, int tokensNeeded) {
+    public static void checkCpuKvCache(EngineSettings s, boolean localMaster, ModelConfig model, int tokensNeeded) {
         boolean cpu = s.backend().equals("cpu")
-                || s.backend().equals("auto") && localMaster && io.longdoc.engine.cuda.CudaDevice.probe() != null;
+                || s.backend().equals("auto") && localMaster && CudaDevice.probe() != null;
         if (!cpu) {
             return;
         }
         boolean bf16 = s.kvCacheType().equals("bf16");
-        long perToken = io.longdoc.engine.cpu.CpuBackend.kvBytesPerToken(model, bf16);
+        long perToken = CpuBackend.kvBytesPerToken(model, bf16);
         long holds = Math.max(1, s.kvCacheBytes() / (perToken * s.blockSize())) * s.blockSize();   // whole blocks, as the engine sizes it
         if (holds >= tokensNeeded) {
             return;
