@@ -49,7 +49,7 @@ public final class EngineOptions {
         switch (backend) {
             case "cpu", "auto" -> { }
             case "cuda" -> {
-                String missing = io.longdoc.engine.cuda.CudaDevice.probe();
+                String missing = CudaDevice.probe();
                 if (missing != null) {
                     throw new UsageException("--backend cuda: " + missing + " (use cpu or auto)");
                 }
