@@ -1028,6 +1028,121 @@ final class SimdMath extends VectorMath {
     }
 
     /**
+     * Small heads (under four vectors, where {@link #dotColumns} has chains of a few FMAs and a
+     * call per head costs more than its arithmetic): four heads × two vectors of positions, eight
+     * chains; the positions past the last two vectors and the heads past the last four one head at a time.
+     */
+    @Override
+    public void dotColumnsHeads(float[] q, int qOff, float[] kT, int kOff, int stride, int kvStride, int dims, int heads, int group,
+            float[] out, int outOff, int outStride, int n) {
+        int lanes = S.length();
+        if (dims >= 4 * lanes) {
+            super.dotColumnsHeads(q, qOff, kT, kOff, stride, kvStride, dims, heads, group, out, outOff, outStride, n);
+            return;
+        }
+        int h = 0, whole = n - n % (2 * lanes);
+        for (; h + 4 <= heads; h += 4) {
+            int k0 = kOff + (h / group) * kvStride, k1 = kOff + ((h + 1) / group) * kvStride;
+            int k2 = kOff + ((h + 2) / group) * kvStride, k3 = kOff + ((h + 3) / group) * kvStride;
+            int q0 = qOff + h * dims, q1 = q0 + dims, q2 = q1 + dims, q3 = q2 + dims;
+            for (int o = 0; o < whole; o += 2 * lanes) {
+                FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S);
+                FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), e0 = FloatVector.zero(S), e1 = FloatVector.zero(S);
+                for (int d = 0; d < dims; d++) {
+                    int row = d * stride + o;
+                    FloatVector x = FloatVector.broadcast(S, q[q0 + d]);
+                    a0 = FloatVector.fromArray(S, kT, k0 + row).fma(x, a0);
+                    a1 = FloatVector.fromArray(S, kT, k0 + row + lanes).fma(x, a1);
+                    x = FloatVector.broadcast(S, q[q1 + d]);
+                    b0 = FloatVector.fromArray(S, kT, k1 + row).fma(x, b0);
+                    b1 = FloatVector.fromArray(S, kT, k1 + row + lanes).fma(x, b1);
+                    x = FloatVector.broadcast(S, q[q2 + d]);
+                    c0 = FloatVector.fromArray(S, kT, k2 + row).fma(x, c0);
+                    c1 = FloatVector.fromArray(S, kT, k2 + row + lanes).fma(x, c1);
+                    x = FloatVector.broadcast(S, q[q3 + d]);
+                    e0 = FloatVector.fromArray(S, kT, k3 + row).fma(x, e0);
+                    e1 = FloatVector.fromArray(S, kT, k3 + row + lanes).fma(x, e1);
+                }
+                int at = outOff + h * outStride + o;
+                a0.intoArray(out, at);
+                a1.intoArray(out, at + lanes);
+                b0.intoArray(out, at + outStride);
+                b1.intoArray(out, at + outStride + lanes);
+                c0.intoArray(out, at + 2 * outStride);
+                c1.intoArray(out, at + 2 * outStride + lanes);
+                e0.intoArray(out, at + 3 * outStride);
+                e1.intoArray(out, at + 3 * outStride + lanes);
+            }
+        }
+        if (whole < n) {
+            for (int k = 0; k < h; k++) {
+                dotColumns(q, qOff + k * dims, kT, kOff + (k / group) * kvStride + whole, stride, dims, out, outOff + k * outStride + whole, n - whole);
+            }
+        }
+        for (; h < heads; h++) {
+            dotColumns(q, qOff + h * dims, kT, kOff + (h / group) * kvStride, stride, dims, out, outOff + h * outStride, n);
+        }
+    }
+
+    /**
+     * Small heads (under four vectors, where {@link #addWeightedRows} has fewer than eight FMA
+     * chains): four heads × even/odd positions, eight chains, for each vector of columns; the
+     * columns past the last whole vector and the heads past the last four one at a time.
+     */
+    @Override
+    public void addWeightedRowsHeads(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
+            int heads, int group, float[] out, int outOff) {
+        int lanes = S.length();
+        if (dims >= 4 * lanes) {
+            super.addWeightedRowsHeads(p, pOff, pStride, n, v, vOff, stride, dims, heads, group, out, outOff);
+            return;
+        }
+        int h = 0, whole = dims - dims % lanes;
+        for (; h + 4 <= heads; h += 4) {
+            int v0 = vOff + (h / group) * dims, v1 = vOff + ((h + 1) / group) * dims;
+            int v2 = vOff + ((h + 2) / group) * dims, v3 = vOff + ((h + 3) / group) * dims;
+            int p0 = pOff + h * pStride, p1 = p0 + pStride, p2 = p1 + pStride, p3 = p2 + pStride;
+            for (int c = 0; c < whole; c += lanes) {
+                int at = outOff + h * dims + c;
+                FloatVector a0 = FloatVector.fromArray(S, out, at), a1 = FloatVector.fromArray(S, out, at + dims);
+                FloatVector a2 = FloatVector.fromArray(S, out, at + 2 * dims), a3 = FloatVector.fromArray(S, out, at + 3 * dims);
+                FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
+                int o = 0;
+                for (; o + 1 < n; o += 2) {
+                    int row = o * stride + c, next = row + stride;
+                    a0 = FloatVector.fromArray(S, v, v0 + row).fma(FloatVector.broadcast(S, p[p0 + o]), a0);
+                    a1 = FloatVector.fromArray(S, v, v1 + row).fma(FloatVector.broadcast(S, p[p1 + o]), a1);
+                    a2 = FloatVector.fromArray(S, v, v2 + row).fma(FloatVector.broadcast(S, p[p2 + o]), a2);
+                    a3 = FloatVector.fromArray(S, v, v3 + row).fma(FloatVector.broadcast(S, p[p3 + o]), a3);
+                    b0 = FloatVector.fromArray(S, v, v0 + next).fma(FloatVector.broadcast(S, p[p0 + o + 1]), b0);
+                    b1 = FloatVector.fromArray(S, v, v1 + next).fma(FloatVector.broadcast(S, p[p1 + o + 1]), b1);
+                    b2 = FloatVector.fromArray(S, v, v2 + next).fma(FloatVector.broadcast(S, p[p2 + o + 1]), b2);
+                    b3 = FloatVector.fromArray(S, v, v3 + next).fma(FloatVector.broadcast(S, p[p3 + o + 1]), b3);
+                }
+                if (o < n) {
+                    int row = o * stride + c;
+                    a0 = FloatVector.fromArray(S, v, v0 + row).fma(FloatVector.broadcast(S, p[p0 + o]), a0);
+                    a1 = FloatVector.fromArray(S, v, v1 + row).fma(FloatVector.broadcast(S, p[p1 + o]), a1);
+                    a2 = FloatVector.fromArray(S, v, v2 + row).fma(FloatVector.broadcast(S, p[p2 + o]), a2);
+                    a3 = FloatVector.fromArray(S, v, v3 + row).fma(FloatVector.broadcast(S, p[p3 + o]), a3);
+                }
+                a0.add(b0).intoArray(out, at);
+                a1.add(b1).intoArray(out, at + dims);
+                a2.add(b2).intoArray(out, at + 2 * dims);
+                a3.add(b3).intoArray(out, at + 3 * dims);
+            }
+            if (whole < dims) {
+                for (int k = h; k < h + 4; k++) {
+                    SCALAR.addWeightedRows(p, pOff + k * pStride, n, v, vOff + (k / group) * dims + whole, stride, dims - whole, out, outOff + k * dims + whole);
+                }
+            }
+        }
+        for (; h < heads; h++) {
+            addWeightedRows(p, pOff + h * pStride, n, v, vOff + (h / group) * dims, stride, dims, out, outOff + h * dims);
+        }
+    }
+
+    /**
      * Four queries × two vectors of positions: eight accumulators, two loads of keys and four
      * broadcasts per eight FMAs (one query at a time needs twelve loads for eight); then one vector
      * of positions, then the rest one query at a time.

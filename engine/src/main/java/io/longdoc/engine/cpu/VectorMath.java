@@ -201,6 +201,32 @@ public abstract class VectorMath {
         }
     }
 
+    /**
+     * One KV block's scores for every head of a decode token, keys stored as in {@link #dotColumns}
+     * with KV head k's rows kvStride after KV head 0's:
+     * out[outOff + h · outStride + o] = Σ_d q[qOff + h · dims + d] · kT[kOff + (h / group) · kvStride + d · stride + o]
+     * for h in [0, heads), o in [0, n), d in [0, dims). This version is the obvious one, a head at a time.
+     */
+    public void dotColumnsHeads(float[] q, int qOff, float[] kT, int kOff, int stride, int kvStride, int dims, int heads, int group,
+            float[] out, int outOff, int outStride, int n) {
+        for (int h = 0; h < heads; h++) {
+            dotColumns(q, qOff + h * dims, kT, kOff + (h / group) * kvStride, stride, dims, out, outOff + h * outStride, n);
+        }
+    }
+
+    /**
+     * One KV block's value rows weighted into every head's output, for a decode token:
+     * out[outOff + h · dims + d] += Σ_o p[pOff + h · pStride + o] · v[vOff + o · stride + (h / group) · dims + d]
+     * for h in [0, heads), o in [0, n), d in [0, dims); query head h reads KV head h / group.
+     * This version is the obvious one, a head at a time.
+     */
+    public void addWeightedRowsHeads(float[] p, int pOff, int pStride, int n, float[] v, int vOff, int stride, int dims,
+            int heads, int group, float[] out, int outOff) {
+        for (int h = 0; h < heads; h++) {
+            addWeightedRows(p, pOff + h * pStride, n, v, vOff + (h / group) * dims, stride, dims, out, outOff + h * dims);
+        }
+    }
+
     /** dst[dstOff + i] = the BF16 value src[srcOff + i] as a float, for i in [0, n): a block of a BF16 KV cache widened for reuse. */
     public abstract void bf16ToFloats(short[] src, int srcOff, float[] dst, int dstOff, int n);
 

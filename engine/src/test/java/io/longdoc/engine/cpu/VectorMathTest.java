@@ -292,6 +292,48 @@ class VectorMathTest {
     }
 
     @Test
+    void everyHeadKernelsEqualTheObviousSumsOnOddShapes() {
+        // A decode token's scores and weighted values for all its heads over one KV block: each
+        // query head h reads KV head h / group; outputs around the ranges stay untouched.
+        Random r = new Random(11);
+        for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
+            for (int heads : new int[] {1, 3, 4, 5, 8, 9}) {
+                for (int group : new int[] {1, 2, 4}) {
+                    int kvHeads = (heads + group - 1) / group;
+                    for (int dims : new int[] {1, 3, 8, 12, 16, 24, 31, 64}) {
+                        for (int n : new int[] {1, 5, 16, 17, 33}) {
+                            String shape = m.name() + " heads=" + heads + " group=" + group + " dims=" + dims + " n=" + n;
+                            int stride = n + 3, kvStride = dims * stride + 5, outStride = n + 2;
+                            float[] q = randoms(r, 2 + heads * dims), kT = randoms(r, 1 + kvHeads * kvStride);
+                            float[] scores = randoms(r, 1 + heads * outStride), before = scores.clone();
+                            m.dotColumnsHeads(q, 2, kT, 1, stride, kvStride, dims, heads, group, scores, 1, outStride, n);
+                            for (int i = 0; i < scores.length; i++) {
+                                int h = (i - 1) / outStride, o = (i - 1) % outStride;
+                                double want = i >= 1 && o < n ? 0 : before[i];
+                                for (int d = 0; d < dims && i >= 1 && o < n; d++) {
+                                    want += (double) q[2 + h * dims + d] * kT[1 + (h / group) * kvStride + d * stride + o];
+                                }
+                                assertEquals(want, scores[i], 1e-5 * dims, shape + " dotColumnsHeads i=" + i);
+                            }
+                            int vStride = kvHeads * dims + 3;
+                            float[] v = randoms(r, 2 + n * vStride), acc = randoms(r, 4 + heads * dims + 3), accBefore = acc.clone();
+                            m.addWeightedRowsHeads(scores, 1, outStride, n, v, 2, vStride, dims, heads, group, acc, 4);
+                            for (int i = 0; i < acc.length; i++) {
+                                int h = (i - 4) / dims, d = (i - 4) % dims;
+                                double want = accBefore[i];
+                                for (int o = 0; o < n && i >= 4 && h < heads; o++) {
+                                    want += (double) scores[1 + h * outStride + o] * v[2 + o * vStride + (h / group) * dims + d];
+                                }
+                                assertEquals(want, acc[i], 1e-5 * n, shape + " addWeightedRowsHeads i=" + i);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void panelKernelEqualsTheObviousSumsOnOddShapes() {
         Random r = new Random(11);
         for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
