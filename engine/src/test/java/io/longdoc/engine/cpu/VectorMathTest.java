@@ -504,6 +504,33 @@ class VectorMathTest {
     }
 
     @Test
+    void expSumAgreesWithMathExpDownToUnderflow() {
+        // Softmax numerators: exponents from 0 down to far past float underflow (−87.3), where
+        // each result must vanish (at most e^−87.3, 1.22e−38) and the sum still be right.
+        java.util.SplittableRandom random = new java.util.SplittableRandom(9);
+        for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
+            for (float scale : new float[] {1f, 0.125f}) {
+                int n = 1001;
+                float[] s = new float[n];
+                for (int i = 0; i < n; i++) {
+                    s[i] = (float) (-random.nextDouble() * (i % 4 == 0 ? 2000 : 100));
+                }
+                s[7] = 3f;
+                float[] got = s.clone();
+                float sum = m.expSum(got, 0, n, 3f, scale);
+                double wantSum = 0;
+                for (int i = 0; i < n; i++) {
+                    float x = (s[i] - 3f) * scale;   // the exponent as the kernel rounds it
+                    double want = Math.exp(x);
+                    wantSum += want;
+                    assertEquals(want, got[i], 2e-7 * want + 1.3e-38, m.name() + " e^" + x);
+                }
+                assertEquals(wantSum, sum, 1e-6 * wantSum, m.name() + " sum, scale " + scale);
+            }
+        }
+    }
+
+    @Test
     void swigluAgreesWithMathExpIncludingLargeGates() {
         java.util.SplittableRandom random = new java.util.SplittableRandom(5);
         int n = 1003;
