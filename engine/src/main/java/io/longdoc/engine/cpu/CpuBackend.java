@@ -655,7 +655,7 @@ public final class CpuBackend implements Backend {
                 partLargest[k] = new float[heads];
                 partSum[k] = new float[heads];
                 if (lo <= hi) {
-                    attendPositions(i, lo, hi, q[i], chunkOf[i].blockTable(), l, o, partLargest[k], partSum[k]);
+                    attendPositions(lo, hi, q[i], chunkOf[i].blockTable(), l, o, partLargest[k], partSum[k]);
                 } else {
                     Arrays.fill(partLargest[k], Float.NEGATIVE_INFINITY);   // an empty part (fewer blocks than parts)
                 }
@@ -708,11 +708,11 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * Every head of token i over positions [from, to] of its sequence: out gets the values weighted
-     * by the softmax numerators relative to each head's largest score there, not yet divided by their
-     * sum; largest and sum (per head) get those. Two passes, scores then values, each going through
-     * the KV blocks once, every head in turn within a block, so a block's keys (and values) are read
-     * as one run of memory.
+     * Every head of a token (query qi; its sequence's KV blocks in table) over positions [from, to]:
+     * out gets the values weighted by the softmax numerators relative to each head's largest score
+     * there, not yet divided by their sum; largest and sum (per head) get those. Two passes, scores
+     * then values, each going through the KV blocks once, every head in turn within a block, so a
+     * block's keys (and values) are read as one run of memory.
      *
      * <p>Scores are computed for whole blocks, the positions outside [from, to] then set to −∞ (their
      * numerators vanish: at most e^−87.3 each beside the 1 of the largest): the SIMD kernels then
@@ -721,7 +721,7 @@ public final class CpuBackend implements Backend {
      * Values are weighted for [from, to] only, as a block's positions past the token's may hold
      * anything.
      */
-    private void attendPositions(int i, int from, int to, float[] qi, int[] table, int l, float[] out, float[] largest, float[] sum) {
+    private void attendPositions(int from, int to, float[] qi, int[] table, int l, float[] out, float[] largest, float[] sum) {
         int kvDim = c.kvDim(), heads = c.heads();
         float invSqrt = (float) (1.0 / Math.sqrt(c.headDim()));
         int first = from - from % blockSize, n = to - to % blockSize + blockSize - first;   // whole blocks: positions [first, first + n)
