@@ -159,29 +159,67 @@ public final class Scheduler implements AutoCloseable {
             Request r = waiting.peek();
             if (r.prompt.length == 0) {
                 waiting.poll();
-                r.result.completeExceptionally(new IllegalArgumentException("empty prompt: at least one token is needed"));
+                fail(r, new IllegalArgumentException("empty prompt: at least one token is needed"));
                 continue;
             }
             if (r.prompt.length > limit) {
                 waiting.poll();
                 boolean cacheBound = blocks.total() * blockSize < backend.config().contextLength();
-                r.result.completeExceptionally(new IllegalArgumentException("prompt of " + r.prompt.length
+                fail(r, new IllegalArgumentException("prompt of " + r.prompt.length
                         + " tokens does not fit the context of " + limit + " tokens (model context "
                         + backend.config().contextLength() + ", KV cache " + blocks.total() * blockSize + " tokens)"
                         + (cacheBound ? ": the KV cache is the limit; give it more memory (longdoc.engine.kv-cache-mb on the CPU, "
                                 + "gpu-memory-fraction on a GPU), store it in BF16 (kv-cache-type = bf16), or truncate to fewer tokens" : "")));
-                r.scores.completeExceptionally(new IllegalArgumentException("prompt too long"));
                 continue;
             }
+            String badId = outsideVocabulary(r.prompt);
+            if (badId != null) {
+                waiting.poll();
+                fail(r, new IllegalArgumentException(badId));
+                continue;
+            }
+            // max_new_tokens is clamped to the model's context; a KV cache too small for the rest
+            // is a setting to change, not a reason to return a shorter answer without saying so.
             int maxNew = Math.min(r.params.maxNewTokens(), limit - r.prompt.length);
+            int contextMaxNew = Math.min(r.params.maxNewTokens(), backend.config().contextLength() - r.prompt.length);
+            if (maxNew < contextMaxNew) {
+                waiting.poll();
+                fail(r, new IllegalArgumentException("a prompt of " + r.prompt.length + " tokens and " + contextMaxNew
+                        + " new tokens need " + (r.prompt.length + contextMaxNew) + " KV positions, and the KV cache holds "
+                        + blocks.total() * blockSize + ": give it more memory (longdoc.engine.kv-cache-mb on the CPU, "
+                        + "gpu-memory-fraction on a GPU), store it in BF16 (kv-cache-type = bf16), or ask for fewer new tokens"));
+                continue;
+            }
             int need = (r.prompt.length + maxNew + blockSize - 1) / blockSize;
             int[] table = blocks.allocate(need);
             if (table == null) {
                 break; // wait for running sequences to free blocks
             }
             waiting.poll();
-            running.add(new Sequence(r, table, maxNew));
+            try {
+                running.add(new Sequence(r, table, maxNew));
+            } catch (RuntimeException | OutOfMemoryError e) {
+                blocks.release(table);   // this request fails alone; the running ones go on
+                fail(r, e);
+            }
         }
+    }
+
+    /** A message naming the first prompt id outside the model's vocabulary, or null when all are inside. */
+    private String outsideVocabulary(int[] prompt) {
+        int vocab = backend.config().vocabSize();
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= vocab) {
+                return "token id " + prompt[i] + " at prompt position " + i + " is outside the vocabulary (size " + vocab + ")";
+            }
+        }
+        return null;
+    }
+
+    /** Completes a request that never ran with the error. */
+    private static void fail(Request r, Throwable t) {
+        r.result.completeExceptionally(t);
+        r.scores.completeExceptionally(t);
     }
 
     private void step() {

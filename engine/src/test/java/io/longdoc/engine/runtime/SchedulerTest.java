@@ -17,6 +17,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** Continuous batching gives each request exactly what it would get alone. */
@@ -218,17 +219,98 @@ class SchedulerTest {
         try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
             int[] good = {1, 403, 407};
             int[] expected = engine.submit(good, SamplingParams.greedy(20)).get().outputIds();
-            List<CompletableFuture<GenerationResult>> ok = new ArrayList<>();
-            for (int i = 0; i < 4; i++) {
+            // The real CPU backend, failing on any step that holds token 499 (as a kernel might on one document).
+            Backend cpu = engine.backend();
+            Backend poisoned = new Backend() {
+                public io.longdoc.engine.model.ModelConfig config() {
+                    return cpu.config();
+                }
+
+                public String name() {
+                    return "cpu that fails on token 499";
+                }
+
+                public int kvBlocks() {
+                    return cpu.kvBlocks();
+                }
+
+                public int kvBlockSize() {
+                    return cpu.kvBlockSize();
+                }
+
+                public float[][] forward(List<Chunk> chunks) {
+                    for (Chunk c : chunks) {
+                        for (int id : c.tokens()) {
+                            if (id == 499) {
+                                throw new IllegalStateException("kernel failed on token 499 (injected)");
+                            }
+                        }
+                    }
+                    return cpu.forward(chunks);
+                }
+
+                public void close() {
+                }
+            };
+            try (Scheduler scheduler = new Scheduler(poisoned, 512, 64)) {
+                List<CompletableFuture<GenerationResult>> ok = new ArrayList<>();
+                for (int i = 0; i < 4; i++) {
+                    ok.add(scheduler.submit(new Scheduler.Request(good, SamplingParams.greedy(20), null)));
+                }
+                CompletableFuture<GenerationResult> bad = scheduler.submit(new Scheduler.Request(new int[] {1, 499, 5}, SamplingParams.greedy(20), null));
+                for (CompletableFuture<GenerationResult> f : ok) {
+                    assertArrayEquals(expected, f.get(60, TimeUnit.SECONDS).outputIds());
+                }
+                ExecutionException e = assertThrows(ExecutionException.class, () -> bad.get(60, TimeUnit.SECONDS));
+                assertTrue(e.getCause().getMessage().contains("token 499"), e.getCause().getMessage());
+            }
+        }
+    }
+
+    @Test
+    void promptIdsOutsideTheVocabularyFailTheirRequestAloneAndFreeNothingTwice() throws Exception {
+        // A small cache: a request that leaked its blocks would leave too little for the last one.
+        long perToken = io.longdoc.engine.cpu.CpuBackend.kvBytesPerToken(io.longdoc.engine.model.ModelConfig.load(model()));
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults().withKvCacheBytes(perToken * 128))) {
+            int[] good = {1, 403, 407};
+            int[] expected = engine.submit(good, SamplingParams.greedy(20)).get().outputIds();
+            // With and without a repetition penalty (whose sampler reads every prompt id at admission).
+            SamplingParams penalty = new SamplingParams(20, 0f, 0, 1f, 1.1f, 0, false, new int[0]);
+            List<CompletableFuture<GenerationResult>> ok = new ArrayList<>(), bad = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
                 ok.add(engine.submit(good, SamplingParams.greedy(20)));
+                bad.add(engine.submit(new int[] {1, 9999, 5}, SamplingParams.greedy(20)));
+                bad.add(engine.submit(new int[] {1, -1, 5}, penalty));
+                bad.add(engine.submit(new int[] {1, 512}, penalty));
             }
-            // Token 9999 is outside stories260k's 512-token vocabulary: the forward pass throws on it.
-            CompletableFuture<GenerationResult> bad = engine.submit(new int[] {1, 9999, 5}, SamplingParams.greedy(20));
             for (CompletableFuture<GenerationResult> f : ok) {
-                assertArrayEquals(expected, f.get().outputIds());
+                assertArrayEquals(expected, f.get(60, TimeUnit.SECONDS).outputIds());
             }
-            ExecutionException e = assertThrows(ExecutionException.class, bad::get);
-            assertTrue(e.getCause().getMessage().contains("9999"), e.getCause().getMessage());
+            for (CompletableFuture<GenerationResult> f : bad) {
+                ExecutionException e = assertThrows(ExecutionException.class, () -> f.get(60, TimeUnit.SECONDS));
+                assertTrue(e.getCause().getMessage().matches("token id (9999|-1|512) at prompt position 1 is outside the vocabulary \\(size 512\\)"),
+                        e.getCause().getMessage());
+            }
+            // Teacher-forced scoring fails the same way rather than waiting forever.
+            ExecutionException scored = assertThrows(ExecutionException.class, () -> engine.score(new int[] {1, 600}, new int[] {1}));
+            assertTrue(scored.getCause().getMessage().contains("600"), scored.getCause().getMessage());
+            // Nothing leaked: a request needing almost the whole cache still runs.
+            assertEquals(100, engine.submit(new int[] {1}, SamplingParams.greedy(100).withIgnoreEos(true)).get(60, TimeUnit.SECONDS).outputIds().length);
+        }
+    }
+
+    @Test
+    void aKvCacheTooSmallForTheNewTokensIsAnErrorNotAShorterAnswer() throws Exception {
+        long perToken = io.longdoc.engine.cpu.CpuBackend.kvBytesPerToken(io.longdoc.engine.model.ModelConfig.load(model()));
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults().withKvCacheBytes(perToken * 64))) {
+            int cache = engine.scheduler().maxSequenceTokens();
+            assertEquals(64, cache);
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> engine.submit(new int[] {1, 403}, SamplingParams.greedy(100).withIgnoreEos(true)).get(60, TimeUnit.SECONDS));
+            assertTrue(e.getCause().getMessage().contains("2 tokens and 100 new tokens need 102 KV positions, and the KV cache holds 64")
+                    && e.getCause().getMessage().contains("kv-cache-mb"), e.getCause().getMessage());
+            // What fits runs in full.
+            assertEquals(62, engine.submit(new int[] {1, 403}, SamplingParams.greedy(62).withIgnoreEos(true)).get(60, TimeUnit.SECONDS).outputIds().length);
         }
     }
 
