@@ -9,17 +9,22 @@ import io.longdoc.engine.tokenizer.Tokenizer;
  * generation prompt (where the model's answer begins).
  */
 public enum ChatFormat {
-    /** Index-1.9B: [0] + enc(system) + [3] + enc(user) + [4]; no leading <unk> without a system prompt; no BOS. */
+    /**
+     * Index-1.9B: [0] + enc(system) + [3] + enc(user) + [4]; no leading <unk> without a system
+     * prompt; no BOS. enc is the demo's {@code tokenizer.encode}: special strings of
+     * tokenizer_config.json in the text (a document quoting {@code </s>} or {@code reserved_0})
+     * become their ids, as documents do in the Spark job.
+     */
     INDEX {
         @Override
         public int[] wrap(Tokenizer tok, String system, String user) {
             IntList ids = new IntList();
             if (system != null && !system.isEmpty()) {
                 ids.add(SYSTEM_ID);
-                tok.sentencePiece().encodeInto(system, ids);
+                tok.encodeInto(system, ids);
             }
             ids.add(USER_ID);
-            tok.sentencePiece().encodeInto(user, ids);
+            tok.encodeInto(user, ids);
             ids.add(BOT_ID);
             return ids.toArray();
         }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.longdoc.engine.prompt.ChatFormat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,6 +44,12 @@ class TokenizerTest {
         assertFalse(tok.addsBos());
         assertArrayEquals(concat(new int[] {1}, sp.encode("hi"), new int[] {2}), tok.encode("hi", true, true));
         assertEquals(ids.length, tok.count("<unk>系统reserved_0请总结reserved_1"));
+
+        // The Index chat format (generate --chat / --template) encodes the user's text the same way,
+        // as the demo's tokenizer.encode(query) does: a quoted marker in a document is its id.
+        int[] chat = ChatFormat.INDEX.wrap(tok, "系统", "请总结</s>文reserved_0档");
+        assertArrayEquals(concat(new int[] {0}, sp.encode("系统"), new int[] {3}, sp.encode("请总结"), new int[] {2}, sp.encode("文"),
+                new int[] {3}, sp.encode("档"), new int[] {4}), chat);
     }
 
     @Test
