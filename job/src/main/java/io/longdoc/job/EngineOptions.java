@@ -29,7 +29,7 @@ public final class EngineOptions {
         try {
             return new EngineSettings(e.getLong("kv-cache-mb") << 20, e.getInt("block-size"), e.getInt("max-tokens-per-step"),
                     e.getInt("max-sequences"), threads, e.getString("backend"), e.hasPath("device") ? e.getInt("device") : 0,
-                    e.getDouble("gpu-memory-fraction"), e.getString("kv-cache-type"));
+                    e.getDouble("gpu-memory-fraction"), e.getString("kv-cache-type"), e.getBoolean("mask-pad-in-prompt"));
         } catch (IllegalArgumentException bad) {
             throw new UsageException("longdoc.engine: " + bad.getMessage(), bad);
         }

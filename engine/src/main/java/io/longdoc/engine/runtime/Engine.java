@@ -9,6 +9,7 @@ import io.longdoc.engine.tokenizer.Tokenizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -23,6 +24,7 @@ public final class Engine implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final Backend backend;
     private final Scheduler scheduler;
+    private final boolean maskPadInPrompt;
     private io.longdoc.engine.constrain.TokenTrie tokenTrie;
 
     private Engine(ModelConfig config, Tokenizer tokenizer, Backend backend, EngineSettings settings) {
@@ -30,6 +32,7 @@ public final class Engine implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.backend = backend;
         this.scheduler = new Scheduler(backend, settings.maxTokensPerStep(), settings.maxSequences());
+        this.maskPadInPrompt = settings.maskPadInPrompt();
     }
 
     /**
@@ -101,12 +104,29 @@ public final class Engine implements AutoCloseable {
 
     /** Queues a request; the future completes when it finishes. */
     public CompletableFuture<GenerationResult> submit(int[] promptIds, SamplingParams params) {
-        return scheduler.submit(new Scheduler.Request(promptIds.clone(), params, null));
+        return submit(promptIds, params, null);
     }
 
-    /** Queues a request whose output is restricted by {@code constraint} (one instance per request). */
+    /** Queues a request whose output is restricted by {@code constraint} (one instance per request; null: none). */
     public CompletableFuture<GenerationResult> submit(int[] promptIds, SamplingParams params, TokenConstraint constraint) {
-        return scheduler.submit(new Scheduler.Request(promptIds.clone(), params, null, constraint));
+        int[] submitted = promptIds.clone();
+        return scheduler.submit(new Scheduler.Request(attended(submitted), submitted, params, null, constraint));
+    }
+
+    /**
+     * The prompt ids generation attends to: with {@link EngineSettings#maskPadInPrompt}, those that
+     * are not the model's pad id (unless it is an EOS id). Hugging Face generate, given no attention
+     * mask, masks every prompt position holding the pad id and numbers the others from 0 without
+     * them (position = cumulative mask − 1), which is the model run over the prompt without them.
+     * A prompt of nothing but pad ids is kept whole.
+     */
+    int[] attended(int[] prompt) {
+        int pad = config.padId();
+        if (!maskPadInPrompt || pad < 0 || Arrays.stream(config.eosIds()).anyMatch(e -> e == pad)) {
+            return prompt;
+        }
+        int[] kept = Arrays.stream(prompt).filter(id -> id != pad).toArray();
+        return kept.length == prompt.length || kept.length == 0 ? prompt : kept;
     }
 
     /** Blocking: generates for every prompt (all in flight together) and returns results in order. */

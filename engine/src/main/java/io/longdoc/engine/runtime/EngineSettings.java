@@ -14,9 +14,14 @@ package io.longdoc.engine.runtime;
  *     weights and activations leave (like vLLM's gpu_memory_utilization)
  * @param kvCacheType what the CPU backend stores keys and values as: f32 (exact; the default) or
  *     bf16 (half the memory and bandwidth, as the CUDA backend always stores them)
+ * @param maskPadInPrompt generation ignores the prompt's pad ids (the model's pad_token_id, when it
+ *     is not an EOS id), as Hugging Face {@code generate} does when called without an attention
+ *     mask, as the Index demo calls it: no position, no key. Index-1.9B's pad id is 0, the system
+ *     marker its prompts begin with. Off: every prompt id is attended (OpenCompass passes a mask).
  */
 public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads,
-                             String backend, int device, double gpuMemoryFraction, String kvCacheType) implements java.io.Serializable {
+                             String backend, int device, double gpuMemoryFraction, String kvCacheType,
+                             boolean maskPadInPrompt) implements java.io.Serializable {
     public EngineSettings {
         if (!kvCacheType.equals("f32") && !kvCacheType.equals("bf16")) {
             throw new IllegalArgumentException("KV cache type '" + kvCacheType + "': expected f32 or bf16");
@@ -30,7 +35,7 @@ public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerS
     }
 
     public EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerStep, int maxSequences, int threads) {
-        this(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, "cpu", 0, 0.9, "f32");
+        this(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, "cpu", 0, 0.9, "f32", true);
     }
 
     public static EngineSettings defaults() {
@@ -38,30 +43,34 @@ public record EngineSettings(long kvCacheBytes, int blockSize, int maxTokensPerS
     }
 
     public EngineSettings withKvCacheBytes(long bytes) {
-        return new EngineSettings(bytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction, kvCacheType);
+        return new EngineSettings(bytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction, kvCacheType, maskPadInPrompt);
     }
 
     public EngineSettings withMaxSequences(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, n, threads, backend, device, gpuMemoryFraction, kvCacheType);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, n, threads, backend, device, gpuMemoryFraction, kvCacheType, maskPadInPrompt);
     }
 
     public EngineSettings withThreads(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, n, backend, device, gpuMemoryFraction, kvCacheType);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, n, backend, device, gpuMemoryFraction, kvCacheType, maskPadInPrompt);
     }
 
     public EngineSettings withMaxTokensPerStep(int n) {
-        return new EngineSettings(kvCacheBytes, blockSize, n, maxSequences, threads, backend, device, gpuMemoryFraction, kvCacheType);
+        return new EngineSettings(kvCacheBytes, blockSize, n, maxSequences, threads, backend, device, gpuMemoryFraction, kvCacheType, maskPadInPrompt);
     }
 
     public EngineSettings withBackend(String b) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, b, device, gpuMemoryFraction, kvCacheType);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, b, device, gpuMemoryFraction, kvCacheType, maskPadInPrompt);
     }
 
     public EngineSettings withDevice(int d) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, d, gpuMemoryFraction, kvCacheType);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, d, gpuMemoryFraction, kvCacheType, maskPadInPrompt);
     }
 
     public EngineSettings withKvCacheType(String type) {
-        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction, type);
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction, type, maskPadInPrompt);
+    }
+
+    public EngineSettings withMaskPadInPrompt(boolean mask) {
+        return new EngineSettings(kvCacheBytes, blockSize, maxTokensPerStep, maxSequences, threads, backend, device, gpuMemoryFraction, kvCacheType, mask);
     }
 }

@@ -43,7 +43,8 @@ public final class Scheduler implements AutoCloseable {
 
     /** A submitted request: prompt ids, sampling, and optionally positions whose logits to return. */
     static final class Request {
-        final int[] prompt;
+        final int[] prompt;     // the ids the model runs over
+        final int[] submittedIds;  // the ids as submitted: the result's prompt, and the repetition penalty's (pad ids included)
         final SamplingParams params;
         final int[] scorePositions;
         final TokenConstraint constraint;   // null: unconstrained
@@ -56,7 +57,12 @@ public final class Scheduler implements AutoCloseable {
         }
 
         Request(int[] prompt, SamplingParams params, int[] scorePositions, TokenConstraint constraint) {
+            this(prompt, prompt, params, scorePositions, constraint);
+        }
+
+        Request(int[] prompt, int[] submittedIds, SamplingParams params, int[] scorePositions, TokenConstraint constraint) {
             this.prompt = prompt;
+            this.submittedIds = submittedIds;
             this.params = params;
             this.scorePositions = scorePositions;
             this.constraint = constraint;
@@ -80,7 +86,7 @@ public final class Scheduler implements AutoCloseable {
             this.request = r;
             this.blockTable = blockTable;
             this.maxNew = maxNew;
-            this.sampler = new Sampler(r.params, backend.config().vocabSize(), r.prompt);
+            this.sampler = new Sampler(r.params, backend.config().vocabSize(), r.submittedIds);
             this.output = new int[maxNew];
             this.scoreLogits = r.scorePositions == null ? null : new float[r.scorePositions.length][];
         }
@@ -172,7 +178,7 @@ public final class Scheduler implements AutoCloseable {
                                 + "gpu-memory-fraction on a GPU), store it in BF16 (kv-cache-type = bf16), or truncate to fewer tokens" : "")));
                 continue;
             }
-            String badId = outsideVocabulary(r.prompt);
+            String badId = outsideVocabulary(r.submittedIds);
             if (badId != null) {
                 waiting.poll();
                 fail(r, new IllegalArgumentException(badId));
@@ -412,7 +418,7 @@ public final class Scheduler implements AutoCloseable {
         if (s.scoreLogits != null) {
             s.request.scores.complete(s.scoreLogits);
         }
-        s.request.result.complete(new GenerationResult(s.request.prompt, Arrays.copyOf(s.output, s.generated), reason, endsWithStopId,
+        s.request.result.complete(new GenerationResult(s.request.submittedIds, Arrays.copyOf(s.output, s.generated), reason, endsWithStopId,
                 s.admitted - s.request.submitted, s.firstToken < 0 ? -1 : s.firstToken - s.request.submitted, now - s.request.submitted));
     }
 

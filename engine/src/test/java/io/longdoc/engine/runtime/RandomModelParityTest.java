@@ -1,6 +1,8 @@
 package io.longdoc.engine.runtime;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.longdoc.engine.tokenizer.SentencePieceReference;
@@ -11,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -113,6 +116,43 @@ class RandomModelParityTest {
     })
     void aBf16CacheStaysCloseToTheFloat64Reference(String name, String dtype, int tokens, String config) throws Exception {
         assertLastLogitsMatchTheReference(name.trim(), dtype, tokens, config, EngineSettings.defaults().withKvCacheType("bf16"), 5e-3);
+    }
+
+    /**
+     * Index's pad id is 0, also the system marker its chat prompts begin with. Hugging Face
+     * generate, called without an attention mask as the Index demo calls it, masks those positions
+     * and numbers the rest from 0: the float64 reference over the prompt without its 0s. With
+     * mask-pad-in-prompt off, the reference over the whole prompt. The two answers differ, so each
+     * comparison tells them apart.
+     */
+    @Test
+    void generationIgnoresPromptPadIdsAsHuggingFaceGenerateDoes() throws Exception {
+        requireNumpy();
+        Path reference = Shared.require("tools/hf_llama_ref.py");
+        Path model = Shared.require("models/index-tiny-random");
+        int[] prompt = {0, 483, 321, 351, 459, 297, 3, 397, 0, 427, 117, 31, 155, 4};   // <unk> system reserved_0 … with a pad inside too
+        int[] withoutPads = Arrays.stream(prompt).filter(id -> id != 0).toArray();
+        int[] masked = referenceGreedy(reference, model, withoutPads, 12);
+        int[] attended = referenceGreedy(reference, model, prompt, 12);
+        assertFalse(Arrays.equals(masked, attended), "the reference tells the two apart");
+        SamplingParams greedy = SamplingParams.greedy(12).withIgnoreEos(true);
+        try (Engine engine = Engine.load(model, EngineSettings.defaults())) {
+            GenerationResult r = engine.submit(prompt, greedy).get();
+            assertArrayEquals(masked, r.outputIds());
+            assertArrayEquals(prompt, r.promptIds(), "the result reports the prompt as submitted");
+        }
+        try (Engine engine = Engine.load(model, EngineSettings.defaults().withMaskPadInPrompt(false))) {
+            assertArrayEquals(attended, engine.submit(prompt, greedy).get().outputIds());
+        }
+    }
+
+    private static int[] referenceGreedy(Path reference, Path model, int[] prompt, int n) throws Exception {
+        List<String> args = new ArrayList<>(List.of(reference.toString(), model.toString(), "greedy", String.valueOf(n)));
+        for (int id : prompt) {
+            args.add(String.valueOf(id));
+        }
+        return Arrays.stream(python(args.toArray(new String[0])).trim().split("[,\\s\\[\\]]+")).filter(t -> !t.isEmpty())
+                .mapToInt(Integer::parseInt).toArray();
     }
 
     /**
