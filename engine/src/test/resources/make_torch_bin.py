@@ -4,7 +4,12 @@
 only the standard pickle and zipfile modules: stand-ins named like torch's classes make pickle
 emit the same globals torch.save does.
 
-usage: make_torch_bin.py SRC_DIR OUT_DIR [--evil MARKER]   (--evil adds a call of os.system)
+usage: make_torch_bin.py SRC_DIR OUT_DIR [--evil MARKER | --like-torch]
+  --evil adds a call of os.system.
+  --like-torch writes what torch.save adds beyond that: the state dict's _metadata attribute (a
+  BUILD opcode), one shared storage per dtype with each tensor at its own offset (as views and
+  tied weights are), data records aligned to 64 bytes by padding in the local header's extra
+  field, ZIP64 extra fields on every record, and the "archive/" prefix.
 """
 import collections
 import json
@@ -18,6 +23,7 @@ import zipfile
 
 src, out = sys.argv[1], sys.argv[2]
 evil = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--evil" else None
+like_torch = len(sys.argv) > 3 and sys.argv[3] == "--like-torch"
 
 torch = types.ModuleType("torch")
 torch_utils = types.ModuleType("torch._utils")
@@ -77,23 +83,54 @@ raw = open(os.path.join(src, "model.safetensors"), "rb").read()
 n = struct.unpack("<Q", raw[:8])[0]
 header = json.loads(raw[8:8 + n])
 state, blobs = collections.OrderedDict(), {}
-for i, (name, t) in enumerate(x for x in header.items() if x[0] != "__metadata__"):
-    a, b = t["data_offsets"]
-    key = str(i)
-    blobs[key] = raw[8 + n + a: 8 + n + b]
-    storage = Storage(t["dtype"], key, (b - a) // SIZE[t["dtype"]])
-    state[name] = Tensor(storage, 0, t["shape"])
+tensors = [x for x in header.items() if x[0] != "__metadata__"]
+if like_torch:
+    # One storage per dtype holding all its tensors, each at its own element offset.
+    shared = {}
+    for dtype in sorted({t["dtype"] for _, t in tensors}):
+        parts = [raw[8 + n + t["data_offsets"][0]: 8 + n + t["data_offsets"][1]] for _, t in tensors if t["dtype"] == dtype]
+        key = str(len(blobs))
+        blobs[key] = b"".join(parts)
+        shared[dtype] = [Storage(dtype, key, len(blobs[key]) // SIZE[dtype]), 0]
+    for name, t in tensors:
+        storage, offset = shared[t["dtype"]]
+        state[name] = Tensor(storage, offset, t["shape"])
+        shared[t["dtype"]][1] += (t["data_offsets"][1] - t["data_offsets"][0]) // SIZE[t["dtype"]]
+    state._metadata = collections.OrderedDict((name.rsplit(".", 1)[0], {"version": 1}) for name, _ in tensors)
+else:
+    for i, (name, t) in enumerate(tensors):
+        a, b = t["data_offsets"]
+        key = str(i)
+        blobs[key] = raw[8 + n + a: 8 + n + b]
+        storage = Storage(t["dtype"], key, (b - a) // SIZE[t["dtype"]])
+        state[name] = Tensor(storage, 0, t["shape"])
 if evil:
     state["model.norm.weight"] = Evil()
 
 os.makedirs(out, exist_ok=True)
 shutil.copy(os.path.join(src, "config.json"), out)
+
+def write(z, name, data):
+    if not like_torch:
+        z.writestr(name, data)
+        return
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    # Local header: 30 bytes + name + extra (ZIP64's 20 bytes, added by force_zip64, then ours);
+    # padding in an extra field of ours puts the data on a 64-byte boundary, as torch's writer does.
+    start = z.fp.tell() + 30 + len(name.encode()) + 20 + 4
+    info.extra = b"FB" + struct.pack("<H", (-start) % 64) + b"Z" * ((-start) % 64)
+    with z.open(info, "w", force_zip64=True) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+prefix = "archive/" if like_torch else "pytorch_model/"
 with zipfile.ZipFile(os.path.join(out, "pytorch_model.bin"), "w", zipfile.ZIP_STORED) as z:
     import io
     buf = io.BytesIO()
     Pickler(buf, protocol=2).dump(state)
-    z.writestr("pytorch_model/data.pkl", buf.getvalue())
-    z.writestr("pytorch_model/byteorder", "little")
+    write(z, prefix + "data.pkl", buf.getvalue())
+    write(z, prefix + "byteorder", "little")
     for key, blob in blobs.items():
-        z.writestr("pytorch_model/data/" + key, blob)
-    z.writestr("pytorch_model/version", "3\n")
+        write(z, prefix + "data/" + key, blob)
+    write(z, prefix + "version", "3\n")
