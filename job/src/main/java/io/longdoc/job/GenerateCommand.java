@@ -1,6 +1,8 @@
 package io.longdoc.job;
 
 import com.typesafe.config.Config;
+import io.longdoc.engine.model.ModelConfig;
+import io.longdoc.engine.model.ModelFormatException;
 import io.longdoc.engine.prompt.ChatFormat;
 import io.longdoc.engine.prompt.PromptTemplate;
 import io.longdoc.engine.runtime.Engine;
@@ -55,21 +57,14 @@ public final class GenerateCommand {
                 throw new UsageException(e.getMessage());
             }
         }
-        int maxNew = args.getInt("max-new-tokens") != null ? args.getInt("max-new-tokens")
-                : template != null ? template.maxNewTokens() : g.getInt("max-new-tokens");
-        float repetition = args.getDouble("repetition-penalty") != null ? args.getDouble("repetition-penalty").floatValue()
-                : template != null ? template.repetitionPenalty() : (float) g.getDouble("repetition-penalty");
-        SamplingParams params;
+        String model = args.require("model");
+        ModelConfig.GenerationDefaults fromModel;
         try {
-            params = new SamplingParams(maxNew,
-                    args.getDouble("temperature") != null ? args.getDouble("temperature").floatValue() : (float) g.getDouble("temperature"),
-                    args.getInt("top-k") != null ? args.getInt("top-k") : g.getInt("top-k"),
-                    args.getDouble("top-p") != null ? args.getDouble("top-p").floatValue() : (float) g.getDouble("top-p"),
-                    repetition, args.getLong("seed") != null ? args.getLong("seed") : g.getLong("seed"),
-                    args.has("ignore-eos"), new int[0]);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("generate: " + e.getMessage());
+            fromModel = Files.isDirectory(Path.of(model)) ? ModelConfig.load(Path.of(model)).generation() : ModelConfig.GenerationDefaults.NONE;
+        } catch (ModelFormatException e) {
+            throw new UsageException(e.getMessage(), e);
         }
+        SamplingParams params = sampling(args, g, template, fromModel);
         try (Engine engine = EngineOptions.load(args, config)) {
             int[] prompt = args.has("ids") ? parseIds(args.get("ids"), engine.config().vocabSize())
                     : promptIds(engine, readText(args.get("prompt")), args.has("chat"), template);
@@ -93,6 +88,39 @@ public final class GenerateCommand {
                     r.decodeTokensPerSecond());
         }
         return 0;
+    }
+
+    /**
+     * Each sampling setting from, first to last: its command-line option; the template's
+     * (max new tokens, repetition penalty); {@code longdoc.generate.*} when set; the model's
+     * {@code generation_config.json}, read as Hugging Face generate reads it (without
+     * {@code do_sample: true} it is greedy; sampling's top_k defaults to 50 there); else greedy,
+     * 256 new tokens, no penalty.
+     */
+    static SamplingParams sampling(Args args, Config g, PromptTemplate template, ModelConfig.GenerationDefaults model) {
+        boolean modelSamples = Boolean.TRUE.equals(model.doSample());
+        float modelTemperature = !modelSamples ? 0f : model.temperature() != null ? model.temperature().floatValue() : 1f;
+        int modelTopK = !modelSamples ? 0 : model.topK() != null ? model.topK() : 50;
+        int maxNew = args.getInt("max-new-tokens") != null ? args.getInt("max-new-tokens")
+                : template != null ? template.maxNewTokens()
+                : g.hasPath("max-new-tokens") ? g.getInt("max-new-tokens")
+                : model.maxNewTokens() != null ? model.maxNewTokens() : 256;
+        float repetition = args.getDouble("repetition-penalty") != null ? args.getDouble("repetition-penalty").floatValue()
+                : template != null ? template.repetitionPenalty()
+                : g.hasPath("repetition-penalty") ? (float) g.getDouble("repetition-penalty")
+                : model.repetitionPenalty() != null ? model.repetitionPenalty().floatValue() : 1f;
+        float temperature = args.getDouble("temperature") != null ? args.getDouble("temperature").floatValue()
+                : g.hasPath("temperature") ? (float) g.getDouble("temperature") : modelTemperature;
+        int topK = args.getInt("top-k") != null ? args.getInt("top-k") : g.hasPath("top-k") ? g.getInt("top-k") : modelTopK;
+        float topP = args.getDouble("top-p") != null ? args.getDouble("top-p").floatValue()
+                : g.hasPath("top-p") ? (float) g.getDouble("top-p")
+                : modelSamples && model.topP() != null ? model.topP().floatValue() : 1f;
+        long seed = args.getLong("seed") != null ? args.getLong("seed") : g.hasPath("seed") ? g.getLong("seed") : 0;
+        try {
+            return new SamplingParams(maxNew, temperature, topK, topP, repetition, seed, args.has("ignore-eos"), new int[0]);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("generate: " + e.getMessage());
+        }
     }
 
     static int[] promptIds(Engine engine, String text, boolean chat, PromptTemplate template) {

@@ -114,6 +114,110 @@ class LauncherTest {
         }
     }
 
+    /** The ids of {@code text} by the sentencepiece Python package (the reference tokenizer). */
+    static List<Integer> sentencePiece(Path model, String text) throws Exception {
+        Process p = new ProcessBuilder("/usr/bin/python3", "-c",
+                "import sys, sentencepiece as s; print(' '.join(map(str, s.SentencePieceProcessor(model_file=sys.argv[1]).encode(sys.stdin.read()))))",
+                model.toString()).start();
+        p.getOutputStream().write(text.getBytes(StandardCharsets.UTF_8));
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertTrue(p.waitFor(1, TimeUnit.MINUTES) && p.exitValue() == 0, new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8));
+        return out.isEmpty() ? List.of() : Arrays.stream(out.split(" ")).map(Integer::valueOf).toList();
+    }
+
+    static String ids(Result r) {
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().startsWith("{\"ids\":["), r.out());
+        return r.out().trim();
+    }
+
+    @Test
+    void generateTakesTextIdsFilesTemplatesAndTheModelsDefaults() throws Exception {
+        Path stories = TestPaths.shared("models/stories260k");
+        String text = "Once upon a time, Lily saw a big red ball";
+        // --prompt: BOS (LLaMA) + the reference tokenizer's ids, the same tokens as --ids with them.
+        List<Integer> encoded = new java.util.ArrayList<>(List.of(1));
+        encoded.addAll(sentencePiece(stories.resolve("tokenizer.model"), text));
+        String idList = encoded.stream().map(String::valueOf).collect(Collectors.joining(","));
+        String byIds = ids(longdoc("generate", "--model", stories.toString(), "--ids", idList, "--max-new-tokens", "12", "--print-ids"));
+        assertEquals(byIds, ids(longdoc("generate", "--model", stories.toString(), "--prompt", text, "--max-new-tokens", "12", "--print-ids")));
+        Path textFile = tmp.resolve("prompt.txt");
+        Files.writeString(textFile, text);
+        Path idsFile = tmp.resolve("ids.txt");
+        Files.writeString(idsFile, idList.replace(",", "\n") + "\n");
+        assertEquals(byIds, ids(longdoc("generate", "--model", stories.toString(), "--prompt", "@" + textFile, "--max-new-tokens", "12", "--print-ids")));
+        assertEquals(byIds, ids(longdoc("generate", "--model", stories.toString(), "--ids", "@" + idsFile, "--max-new-tokens", "12", "--print-ids")));
+        Result asText = longdoc("generate", "--model", stories.toString(), "--prompt", text, "--max-new-tokens", "12");
+        assertEquals(0, asText.exit(), asText.err());
+        assertTrue(asText.err().contains(encoded.size() + " prompt tokens, 12 generated"), asText.err());
+        assertTrue(!asText.out().isBlank() && !asText.out().contains("{\"ids\""), asText.out());
+
+        // generation_config.json's defaults, as Hugging Face reads them: greedy without do_sample, its
+        // max_new_tokens; with do_sample, its temperature and top_k. Options still win.
+        Path withDefaults = Files.createDirectories(tmp.resolve("stories-gen"));
+        for (String f : List.of("config.json", "model.safetensors", "tokenizer.model")) {
+            Files.copy(stories.resolve(f), withDefaults.resolve(f));
+        }
+        String greedy7 = ids(longdoc("generate", "--model", stories.toString(), "--ids", "1", "--max-new-tokens", "7", "--ignore-eos", "--print-ids"));
+        Files.writeString(withDefaults.resolve("generation_config.json"), "{\"do_sample\": false, \"temperature\": 0.7, \"max_new_tokens\": 7}");
+        assertEquals(greedy7, ids(longdoc("generate", "--model", withDefaults.toString(), "--ids", "1", "--ignore-eos", "--print-ids")));
+        Files.writeString(withDefaults.resolve("generation_config.json"), "{\"do_sample\": true, \"temperature\": 1.5, \"top_k\": 40, \"max_new_tokens\": 30}");
+        String sampled = ids(longdoc("generate", "--model", withDefaults.toString(), "--ids", "1", "--ignore-eos", "--seed", "11", "--print-ids"));
+        assertEquals(sampled, ids(longdoc("generate", "--model", stories.toString(), "--ids", "1", "--ignore-eos", "--seed", "11",
+                "--max-new-tokens", "30", "--temperature", "1.5", "--top-k", "40", "--print-ids")));
+        assertTrue(!sampled.equals(ids(longdoc("generate", "--model", stories.toString(), "--ids", "1", "--ignore-eos",
+                "--max-new-tokens", "30", "--print-ids"))), "sampling at temperature 1.5 is not the greedy answer");
+        assertEquals(greedy7, ids(longdoc("generate", "--model", withDefaults.toString(), "--ids", "1", "--ignore-eos", "--temperature", "0",
+                "--max-new-tokens", "7", "--print-ids")));
+        Files.writeString(withDefaults.resolve("generation_config.json"), "{\"do_sample\": \"yes\"}");
+        Result badConfig = longdoc("generate", "--model", withDefaults.toString(), "--ids", "1");
+        assertEquals(2, badConfig.exit());
+        assertTrue(badConfig.err().contains("generation_config.json: 'do_sample' is \"yes\""), badConfig.err());
+
+        // --template index-zh on the Index-architecture model: [0] system [3] framed document [4].
+        Path index = TestPaths.shared("models/index-tiny-random");
+        String system = "你是由哔哩哔哩人工智能平台部自主研发的大语言模型，名为“Index”。你能够根据用户传入的信息，帮助用户完成指定的任务，并生成恰当的、符合要求的回复。";
+        String document = "The quick brown fox jumps over the lazy dog.";
+        int expectedPrompt = 3 + sentencePiece(index.resolve("tokenizer.model"), system).size()
+                + sentencePiece(index.resolve("tokenizer.model"), "请用中文总结以下内容：\n\n\n\n\n\n" + document + "\n\n\n\n\n\n请用中文总结以上内容：").size();
+        Result templated = longdoc("generate", "--model", index.toString(), "--prompt", document, "--template", "index-zh", "--max-new-tokens", "5",
+                "--print-ids");
+        assertEquals(0, templated.exit(), templated.err());
+        assertTrue(templated.err().contains(expectedPrompt + " prompt tokens, 5 generated"), templated.err());
+        Result chat = longdoc("generate", "--model", index.toString(), "--prompt", document, "--chat", "--max-new-tokens", "5", "--print-ids");
+        assertEquals(0, chat.exit(), chat.err());
+        int expectedChat = 2 + sentencePiece(index.resolve("tokenizer.model"), document).size();   // [3] document [4]
+        assertTrue(chat.err().contains(expectedChat + " prompt tokens, 5 generated"), chat.err());
+    }
+
+    /** score's JSON against the float64 reference logits of ../shared/models/index-tiny-random. */
+    @Test
+    void scorePrintsTheLogitsOfEachPosition() throws Exception {
+        Path index = TestPaths.shared("models/index-tiny-random");
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var ref = json.readTree(index.resolve("reference.json").toFile()).get("logits");
+        String ids = java.util.stream.StreamSupport.stream(ref.get("input_ids").spliterator(), false).map(n -> n.asText())
+                .collect(Collectors.joining(","));
+        String positions = java.util.stream.StreamSupport.stream(ref.get("positions_checked").spliterator(), false).map(n -> n.asText())
+                .collect(Collectors.joining(","));
+        Result r = longdoc("score", "--model", index.toString(), "--ids", ids, "--positions", positions);
+        assertEquals(0, r.exit(), r.err());
+        var printed = json.readTree(r.out());
+        for (var p : ref.get("positions_checked")) {
+            var expected = ref.get("logits_at").get(p.asText());
+            var actual = printed.get(p.asText());
+            assertEquals(expected.size(), actual.size(), "position " + p);
+            double scale = 0, worst = 0;
+            for (int i = 0; i < expected.size(); i++) {
+                scale = Math.max(scale, Math.abs(expected.get(i).asDouble()));
+                worst = Math.max(worst, Math.abs(expected.get(i).asDouble() - actual.get(i).asDouble()));
+            }
+            assertTrue(worst <= 1e-3 * scale, "position " + p + ": off by " + worst + " of " + scale);
+        }
+        assertEquals(ref.get("positions_checked").size(), printed.size());
+    }
+
     @Test
     void everySubcommandHasHelp() throws Exception {
         Result top = longdoc("--help");

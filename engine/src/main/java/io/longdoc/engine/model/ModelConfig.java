@@ -34,9 +34,19 @@ public record ModelConfig(
         boolean normHead,        // Index: lm_head rows L2-normalised at load
         int bosId,
         int[] eosIds,
-        int padId) {
+        int padId,
+        GenerationDefaults generation) {
 
     public static final Set<String> ARCHITECTURES = Set.of("LlamaForCausalLM", "MistralForCausalLM", "IndexForCausalLM");
+
+    /**
+     * The sampling defaults of {@code generation_config.json}, each null where the file does not
+     * set it (or there is no file); Hugging Face {@code generate} uses them when the caller does not.
+     */
+    public record GenerationDefaults(Boolean doSample, Double temperature, Integer topK, Double topP, Double repetitionPenalty,
+                                     Integer maxNewTokens) {
+        public static final GenerationDefaults NONE = new GenerationDefaults(null, null, null, null, null, null);
+    }
 
     /** rope_scaling: none, linear, dynamic (NTK) or llama3. */
     public record RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) {
@@ -95,8 +105,13 @@ public record ModelConfig(
         int bos = c.path("bos_token_id").asInt(1);
         List<Integer> eos = ids(c.get("eos_token_id"));
         int pad = c.path("pad_token_id").asInt(-1);
-        JsonNode gen = readJson(modelDir.resolve("generation_config.json"));
+        Path genFile = modelDir.resolve("generation_config.json");
+        JsonNode gen = readJson(genFile);
+        GenerationDefaults defaults = GenerationDefaults.NONE;
         if (gen != null) {
+            defaults = new GenerationDefaults(flag(gen, "do_sample", genFile), number(gen, "temperature", genFile),
+                    integer(gen, "top_k", genFile), number(gen, "top_p", genFile), number(gen, "repetition_penalty", genFile),
+                    integer(gen, "max_new_tokens", genFile));
             if (gen.hasNonNull("eos_token_id")) {
                 eos = ids(gen.get("eos_token_id"));
             }
@@ -114,7 +129,40 @@ public record ModelConfig(
                 heads, kvHeads, headDim, positive(c, "vocab_size", file), maxPos,
                 (float) c.path("rms_norm_eps").asDouble(1e-6), theta * ratio, scaling, Math.max(0, window),
                 c.path("tie_word_embeddings").asBoolean(false), normHead, bos,
-                eos.stream().mapToInt(Integer::intValue).toArray(), pad);
+                eos.stream().mapToInt(Integer::intValue).toArray(), pad, defaults);
+    }
+
+    private static Boolean flag(JsonNode c, String key, Path file) {
+        JsonNode v = c.get(key);
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (!v.isBoolean()) {
+            throw new ModelFormatException(file + ": '" + key + "' is " + v + ", not true or false");
+        }
+        return v.asBoolean();
+    }
+
+    private static Double number(JsonNode c, String key, Path file) {
+        JsonNode v = c.get(key);
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (!v.isNumber()) {
+            throw new ModelFormatException(file + ": '" + key + "' is " + v + ", not a number");
+        }
+        return v.asDouble();
+    }
+
+    private static Integer integer(JsonNode c, String key, Path file) {
+        JsonNode v = c.get(key);
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (!v.canConvertToInt() || v.isFloatingPointNumber() && v.asDouble() != v.asInt()) {
+            throw new ModelFormatException(file + ": '" + key + "' is " + v + ", not an integer");
+        }
+        return v.asInt();
     }
 
     /** Keys whose non-default values change the computation and are not implemented. */
