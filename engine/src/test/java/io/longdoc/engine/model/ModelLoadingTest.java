@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.longdoc.engine.runtime.Engine;
@@ -149,6 +150,44 @@ class ModelLoadingTest {
             assertArrayEquals(la[0], lb[0]);
         }
         assertTrue(Weights.open(bin).source().endsWith("pytorch_model.bin"));
+    }
+
+    /** Three shards and model.safetensors.index.json, as Hugging Face writes large models: the float64 reference's logits. */
+    @Test
+    void shardedSafetensorsLoadAndMissingPiecesAreNamed() throws Exception {
+        Path src = Shared.require("models/index-tiny-random");
+        Path sharded = tmp.resolve("sharded");
+        python("make_shards.py", src.toString(), sharded.toString(), "3");
+        assertTrue(Weights.open(sharded).source().endsWith("model.safetensors.index.json"));
+        JsonNode ref = JSON.readTree(src.resolve("reference.json").toFile()).get("logits");
+        int[] ids = JSON.treeToValue(ref.get("input_ids"), int[].class);
+        int[] positions = JSON.treeToValue(ref.get("positions_checked"), int[].class);
+        try (Engine engine = Engine.load(sharded, EngineSettings.defaults())) {
+            float[][] logits = engine.score(ids, positions);
+            for (int i = 0; i < positions.length; i++) {
+                double[] expected = JSON.treeToValue(ref.get("logits_at").get(String.valueOf(positions[i])), double[].class);
+                double scale = Arrays.stream(expected).map(Math::abs).max().orElseThrow();
+                for (int j = 0; j < expected.length; j++) {
+                    assertTrue(Math.abs(expected[j] - logits[i][j]) <= 1e-3 * scale, "position " + positions[i] + ", logit " + j);
+                }
+            }
+        }
+        // A shard the index names but the directory lacks, and a tensor the index places in the wrong shard.
+        Path shard2 = sharded.resolve("model-00002-of-00003.safetensors");
+        Path moved = tmp.resolve("moved.safetensors");
+        Files.move(shard2, moved);
+        String missing = assertThrows(ModelFormatException.class, () -> Weights.open(sharded)).getMessage();
+        assertTrue(missing.contains("model-00002-of-00003.safetensors") && missing.contains("missing"), missing);
+        Files.move(moved, shard2);
+        Path index = sharded.resolve("model.safetensors.index.json");
+        ObjectNode root = (ObjectNode) JSON.readTree(index.toFile());
+        ObjectNode map = (ObjectNode) root.get("weight_map");
+        String name = map.fieldNames().next();
+        String wrong = map.get(name).asText().equals("model-00001-of-00003.safetensors") ? "model-00002-of-00003.safetensors" : "model-00001-of-00003.safetensors";
+        map.put(name, wrong);
+        Files.writeString(index, JSON.writeValueAsString(root));
+        String misplaced = assertThrows(ModelFormatException.class, () -> Weights.open(sharded)).getMessage();
+        assertTrue(misplaced.contains(name) && misplaced.contains(wrong), misplaced);
     }
 
     @Test
