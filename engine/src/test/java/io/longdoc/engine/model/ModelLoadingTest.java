@@ -190,6 +190,34 @@ class ModelLoadingTest {
         assertTrue(misplaced.contains(name) && misplaced.contains(wrong), misplaced);
     }
 
+    /**
+     * Weights stay in the mapped file: loading a 110 MB F32 model and running it (every weight read)
+     * grows the heap by a small fraction of that; a copy of the weights would add all of it.
+     */
+    @Test
+    void theHeapDoesNotHoldTheWeights() throws Exception {
+        Path dir = tmp.resolve("random-110mb");
+        String config = "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":512,\"intermediate_size\":1408,\"num_hidden_layers\":6,"
+                + "\"num_attention_heads\":8,\"vocab_size\":8000,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-5}";
+        python("make_random_model.py", dir.toString(), config, "F32", "7");
+        long weightBytes = Files.size(dir.resolve("model.safetensors"));
+        assertTrue(weightBytes > 100L << 20, "model of " + weightBytes + " bytes");
+        long before = usedHeapAfterGc();
+        try (Engine engine = Engine.load(dir, EngineSettings.defaults().withKvCacheBytes(1 << 20).withThreads(1))) {
+            float[] logits = engine.score(new int[] {1, 50, 700, 4000}, new int[] {3})[0];
+            assertTrue(Float.isFinite(logits[0]));
+            long grown = usedHeapAfterGc() - before;
+            assertTrue(grown < weightBytes / 8, "the heap grew by " + (grown >> 20) + " MB for " + (weightBytes >> 20) + " MB of weights");
+        }
+    }
+
+    private static long usedHeapAfterGc() {
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+        }
+        return java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+    }
+
     @Test
     void pickleWithAForeignGlobalIsRefusedAndNothingRuns() throws Exception {
         Path src = Shared.require("models/index-tiny-random");
