@@ -132,13 +132,7 @@ public final class GenerateCommand {
         if (chat) {
             return ChatFormat.of(engine.config()).wrap(tok, null, text);
         }
-        return tok.encode(text, addsBos(engine), false);
-    }
-
-    /** tokenizer_config.json's add_bos_token when present; otherwise LLaMA/Mistral add BOS and Index does not. */
-    static boolean addsBos(Engine engine) {
-        Path config = Path.of(engine.tokenizer().source()).resolve("tokenizer_config.json");
-        return Files.isRegularFile(config) ? engine.tokenizer().addsBos() : !engine.config().isIndex();
+        return tok.encode(text, tok.addsBos(), false);
     }
 
     static Tokenizer requireTokenizer(Engine engine) {

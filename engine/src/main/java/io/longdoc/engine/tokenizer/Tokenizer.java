@@ -55,7 +55,8 @@ public final class Tokenizer {
         SentencePieceTokenizer sp = SentencePieceTokenizer.load(model);
         Path config = path.resolve("tokenizer_config.json");
         if (!Files.isRegularFile(config)) {
-            return new Tokenizer(sp, List.of(), false, false, path.toString());
+            // Hugging Face's LlamaTokenizer adds BOS unless its config says otherwise; Index's never does.
+            return new Tokenizer(sp, List.of(), !isIndexModel(path), false, path.toString());
         }
         JsonNode root;
         try {
@@ -101,9 +102,22 @@ public final class Tokenizer {
             }
             specials.put(content, new SpecialToken(content, id, node.path("lstrip").asBoolean(false), node.path("rstrip").asBoolean(false)));
         }
-        boolean bos = root.path("add_bos_token").asBoolean(false);
+        boolean bos = root.path("add_bos_token").asBoolean(!isIndexModel(path));
         boolean eos = root.path("add_eos_token").asBoolean(false);
         return new Tokenizer(sp, new ArrayList<>(specials.values()), bos, eos, path.toString());
+    }
+
+    /** Whether the directory's config.json names the Index architecture (false when it has none or it does not parse). */
+    private static boolean isIndexModel(Path dir) {
+        Path config = dir.resolve("config.json");
+        if (!Files.isRegularFile(config)) {
+            return false;
+        }
+        try {
+            return "IndexForCausalLM".equals(new ObjectMapper().readTree(config.toFile()).path("architectures").path(0).asText());
+        } catch (IOException e) {
+            return false;   // the model loader reports a broken config.json
+        }
     }
 
     public SentencePieceTokenizer sentencePiece() {
@@ -114,7 +128,11 @@ public final class Tokenizer {
         return specials;
     }
 
-    /** Whether the model's config asks for a BOS before the text ({@code add_bos_token}). */
+    /**
+     * Whether a BOS goes before the text: {@code add_bos_token} of tokenizer_config.json; where it
+     * does not say, as Hugging Face's tokenizers default (LLaMA and Mistral yes, Index no); never
+     * for a bare tokenizer.model.
+     */
     public boolean addsBos() {
         return addBos;
     }

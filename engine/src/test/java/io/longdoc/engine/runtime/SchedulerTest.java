@@ -128,6 +128,71 @@ class SchedulerTest {
         }
     }
 
+    /**
+     * A long prompt is prefilled in chunks while a short request decodes in the same steps: the
+     * short one is done before the long one has its first token, and both equal their solo runs.
+     */
+    @Test
+    void decodeTokensAndPrefillChunksShareSteps() throws Exception {
+        int[] shortPrompt = {1, 403};
+        int[] longPrompt = randomPrompt(new Random(3), 200);
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            int[] shortSolo = engine.submit(shortPrompt, SamplingParams.greedy(20).withIgnoreEos(true)).get().outputIds();
+            int[] longSolo = engine.submit(longPrompt, SamplingParams.greedy(5).withIgnoreEos(true)).get().outputIds();
+            Backend cpu = engine.backend();
+            List<List<Integer>> stepChunkSizes = java.util.Collections.synchronizedList(new ArrayList<>());
+            Backend recording = new Backend() {
+                public io.longdoc.engine.model.ModelConfig config() {
+                    return cpu.config();
+                }
+
+                public String name() {
+                    return "cpu, recording each step's chunks";
+                }
+
+                public int kvBlocks() {
+                    return cpu.kvBlocks();
+                }
+
+                public int kvBlockSize() {
+                    return cpu.kvBlockSize();
+                }
+
+                public float[][] forward(List<Chunk> chunks) {
+                    stepChunkSizes.add(chunks.stream().map(c -> c.tokens().length).toList());
+                    return cpu.forward(chunks);
+                }
+
+                public void close() {
+                }
+            };
+            try (Scheduler scheduler = new Scheduler(recording, 8, 64)) {
+                CompletableFuture<GenerationResult> small = scheduler.submit(new Scheduler.Request(shortPrompt, SamplingParams.greedy(20).withIgnoreEos(true), null));
+                CompletableFuture<GenerationResult> large = scheduler.submit(new Scheduler.Request(longPrompt, SamplingParams.greedy(5).withIgnoreEos(true), null));
+                GenerationResult s = small.get(60, TimeUnit.SECONDS), l = large.get(60, TimeUnit.SECONDS);
+                assertArrayEquals(shortSolo, s.outputIds());
+                assertArrayEquals(longSolo, l.outputIds());
+                assertTrue(s.totalNanos() < l.firstTokenNanos(), "the short request finished while the long prompt was still being read");
+            }
+            long mixed = stepChunkSizes.stream().filter(sizes -> sizes.size() == 2 && sizes.get(0) == 1 && sizes.get(1) == 7).count();
+            assertTrue(mixed >= 15, "steps with one decode token and a 7-token prefill chunk: " + mixed + " of " + stepChunkSizes);
+        }
+    }
+
+    @Test
+    void blockingGenerateReturnsEachPromptsResultInOrder() throws Exception {
+        Random r = new Random(12);
+        List<int[]> prompts = List.of(randomPrompt(r, 5), randomPrompt(r, 40), randomPrompt(r, 12));
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            List<GenerationResult> all = engine.generate(prompts, SamplingParams.greedy(15));
+            assertEquals(prompts.size(), all.size());
+            for (int i = 0; i < prompts.size(); i++) {
+                assertArrayEquals(prompts.get(i), all.get(i).promptIds());
+                assertArrayEquals(engine.submit(prompts.get(i), SamplingParams.greedy(15)).get().outputIds(), all.get(i).outputIds(), "prompt " + i);
+            }
+        }
+    }
+
     @Test
     void manyThreadsSubmittingAtOnce() throws Exception {
         try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {

@@ -52,6 +52,25 @@ class TokenizerTest {
                 new int[] {3}, sp.encode("档"), new int[] {4}), chat);
     }
 
+    /** Without tokenizer_config.json (or its add_bos_token), BOS as Hugging Face's tokenizers default: LLaMA yes, Index no. */
+    @Test
+    void bosFollowsTheModelFamilyWhenTheConfigDoesNotSay() throws IOException {
+        Path model = Shared.require("tokenizers/tok512/tokenizer.model");
+        for (String arch : List.of("LlamaForCausalLM", "MistralForCausalLM", "IndexForCausalLM")) {
+            Path dir = Files.createDirectory(tmp.resolve(arch));
+            Files.copy(model, dir.resolve("tokenizer.model"));
+            Files.writeString(dir.resolve("config.json"), "{\"architectures\": [\"" + arch + "\"]}");
+            boolean llama = !arch.startsWith("Index");
+            assertEquals(llama, Tokenizer.load(dir).addsBos(), arch);
+            assertEquals(llama, ChatFormat.PLAIN.wrap(Tokenizer.load(dir), null, "hello")[0] == 1, arch + ": plain template");
+            Files.writeString(dir.resolve("tokenizer_config.json"), "{\"eos_token\": \"</s>\"}");
+            assertEquals(llama, Tokenizer.load(dir).addsBos(), arch + " with a tokenizer_config.json that does not say");
+            Files.writeString(dir.resolve("tokenizer_config.json"), "{\"add_bos_token\": " + !llama + "}");
+            assertEquals(!llama, Tokenizer.load(dir).addsBos(), arch + " with add_bos_token");
+        }
+        assertFalse(Tokenizer.load(model).addsBos(), "a bare tokenizer.model adds nothing");
+    }
+
     @Test
     void plainTokenizerModelSplitsNothing() {
         Tokenizer tok = Tokenizer.load(Shared.require("tokenizers/llama2/tokenizer.model"));
