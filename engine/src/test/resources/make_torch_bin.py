@@ -4,8 +4,9 @@
 only the standard pickle and zipfile modules: stand-ins named like torch's classes make pickle
 emit the same globals torch.save does.
 
-usage: make_torch_bin.py SRC_DIR OUT_DIR [--evil MARKER | --like-torch]
+usage: make_torch_bin.py SRC_DIR OUT_DIR [--evil MARKER | --like-torch | --cut-storage NAME]
   --evil adds a call of os.system.
+  --cut-storage stores half of tensor NAME's bytes (a corrupt checkpoint).
   --like-torch writes what torch.save adds beyond that: the state dict's _metadata attribute (a
   BUILD opcode), one shared storage per dtype with each tensor at its own offset (as views and
   tied weights are), data records aligned to 64 bytes by padding in the local header's extra
@@ -24,6 +25,7 @@ import zipfile
 src, out = sys.argv[1], sys.argv[2]
 evil = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--evil" else None
 like_torch = len(sys.argv) > 3 and sys.argv[3] == "--like-torch"
+cut = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--cut-storage" else None
 
 torch = types.ModuleType("torch")
 torch_utils = types.ModuleType("torch._utils")
@@ -101,8 +103,8 @@ else:
     for i, (name, t) in enumerate(tensors):
         a, b = t["data_offsets"]
         key = str(i)
-        blobs[key] = raw[8 + n + a: 8 + n + b]
-        storage = Storage(t["dtype"], key, (b - a) // SIZE[t["dtype"]])
+        blobs[key] = raw[8 + n + a: 8 + n + (b if name != cut else (a + b) // 2)]
+        storage = Storage(t["dtype"], key, len(blobs[key]) // SIZE[t["dtype"]])
         state[name] = Tensor(storage, 0, t["shape"])
 if evil:
     state["model.norm.weight"] = Evil()

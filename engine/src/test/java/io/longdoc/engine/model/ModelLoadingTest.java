@@ -236,6 +236,12 @@ class ModelLoadingTest {
         byte[] bytes = Files.readAllBytes(good.resolve("pytorch_model.bin"));
         Files.write(cut.resolve("pytorch_model.bin"), Arrays.copyOf(bytes, bytes.length / 2));
         assertTrue(assertThrows(ModelFormatException.class, () -> Weights.open(cut)).getMessage().contains("pytorch_model.bin"));
+
+        // A storage with half the bytes its tensor's shape needs: named, file and tensor.
+        Path shortStorage = tmp.resolve("short-bin");
+        python("make_torch_bin.py", src.toString(), shortStorage.toString(), "--cut-storage", "model.layers.1.mlp.up_proj.weight");
+        String msg2 = assertThrows(ModelFormatException.class, () -> Weights.open(shortStorage)).getMessage();
+        assertTrue(msg2.contains("pytorch_model.bin") && msg2.contains("model.layers.1.mlp.up_proj.weight") && msg2.contains("past the end"), msg2);
     }
 
     private void python(String script, String... args) throws Exception {
