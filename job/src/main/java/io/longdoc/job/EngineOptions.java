@@ -98,6 +98,8 @@ public final class EngineOptions {
             return Engine.load(Path.of(model), settings(args, config));
         } catch (ModelFormatException | TokenizerFormatException e) {
             throw new UsageException(e.getMessage(), e);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage(), e);   // settings that cannot work here (a KV cache larger than the heap)
         }
     }
 }

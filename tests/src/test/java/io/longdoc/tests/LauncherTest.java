@@ -218,6 +218,46 @@ class LauncherTest {
         assertEquals(ref.get("positions_checked").size(), printed.size());
     }
 
+    /**
+     * A 12 000-token prompt through a JVM of 300 MB: the prefill goes in chunks and its attention in
+     * tiles, so it needs the KV cache (48 MB here) and nothing of T×T (576 MB of scores at this length).
+     */
+    @Test
+    void aLongPromptNeedsNoTimesTMemory() throws Exception {
+        Path index = TestPaths.shared("models/index-tiny-random");   // context 32 768
+        int tokens = 12_000;
+        Path ids = tmp.resolve("long-ids.txt");
+        java.util.Random random = new java.util.Random(4);
+        StringBuilder list = new StringBuilder();
+        for (int i = 0; i < tokens; i++) {
+            list.append(5 + random.nextInt(500)).append(i + 1 < tokens ? "," : "\n");
+        }
+        Files.writeString(ids, list);
+        Path launcher = TestPaths.projectRoot().resolve("deploy/longdoc");
+        ProcessBuilder pb = new ProcessBuilder("bash", launcher.toString(), "score", "--model", index.toString(), "--ids", "@" + ids,
+                "--positions", String.valueOf(tokens - 1), "-Dlongdoc.engine.kv-cache-mb=64");
+        pb.environment().put("LONGDOC_JAVA_OPTS", "-Xmx300m");
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(5, TimeUnit.MINUTES), "score timed out");
+        assertEquals(0, p.exitValue(), err);
+        var logits = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out).get(String.valueOf(tokens - 1));
+        assertEquals(512, logits.size());
+        for (var v : logits) {
+            assertTrue(Double.isFinite(v.asDouble()), "a finite logit: " + v);
+        }
+
+        // A KV cache larger than the heap is refused when the engine loads, not an OutOfMemoryError.
+        pb.environment().put("LONGDOC_JAVA_OPTS", "-Xmx60m");
+        Process small = pb.start();
+        small.getInputStream().readAllBytes();
+        String smallErr = new String(small.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(small.waitFor(5, TimeUnit.MINUTES), "score timed out");
+        assertEquals(2, small.exitValue(), smallErr);
+        assertTrue(smallErr.contains("KV cache (64 MB") && smallErr.contains("does not fit this JVM's heap"), smallErr);
+    }
+
     @Test
     void everySubcommandHasHelp() throws Exception {
         Result top = longdoc("--help");

@@ -69,6 +69,15 @@ public final class Engine implements AutoCloseable {
             boolean bf16 = settings.kvCacheType().equals("bf16");
             long perBlock = CpuBackend.kvBytesPerToken(config, bf16) * settings.blockSize();
             int blocks = (int) Math.max(1, Math.min(maxBlocks, settings.kvCacheBytes() / perBlock));
+            // The cache is allocated whole, on the heap: say so before the JVM runs out of memory.
+            long heap = Runtime.getRuntime().maxMemory();
+            if ((long) blocks * perBlock > heap - heap / 8) {
+                throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
+                        "the CPU backend's KV cache (%d MB: longdoc.engine.kv-cache-mb, or what the context of %d sequences needs) "
+                                + "does not fit this JVM's heap (at most %d MB): lower longdoc.engine.kv-cache-mb or longdoc.engine.max-sequences, "
+                                + "or give the JVM more (LONGDOC_JAVA_OPTS=-Xmx…, or spark.executor.memory / spark.driver.memory)",
+                        (long) blocks * perBlock >> 20, Math.max(1, settings.maxSequences()), heap >> 20));
+            }
             backend = new CpuBackend(weights, blocks, settings.blockSize(), settings.threads(), VectorMath.get(), bf16);
         }
         return new Engine(config, tokenizer, backend, settings);
