@@ -118,6 +118,12 @@ class ModelLoadingTest {
             {"hidden_act", "\"gelu\"", "hidden_act"},
             {"rope_scaling", "{\"type\":\"yarn\",\"factor\":4}", "yarn"},
             {"quantization_config", "{\"quant_method\":\"gptq\"}", "quantization_config"},
+            {"mlp_bias", "true", "mlp_bias"},
+            {"partial_rotary_factor", "0.5", "partial_rotary_factor"},
+            {"rope_interleaved", "true", "interleaved RoPE"},
+            {"num_key_value_heads", "3", "not a multiple of num_key_value_heads"},
+            {"head_dim", "7", "head_dim 7 must be even"},
+            {"hidden_size", "0", "'hidden_size' is missing or not a positive integer"},
         }) {
             ObjectNode bad = c.deepCopy();
             bad.set(change[0], JSON.readTree(change[1]));
