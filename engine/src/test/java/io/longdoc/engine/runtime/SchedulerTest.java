@@ -44,6 +44,34 @@ class SchedulerTest {
         };
     }
 
+    /** {@code cpu} with its forward pass replaced by {@code forward} (which may call cpu's): to inject failures or record steps. */
+    static Backend around(Backend cpu, java.util.function.Function<List<Chunk>, float[][]> forward) {
+        return new Backend() {
+            public io.longdoc.engine.model.ModelConfig config() {
+                return cpu.config();
+            }
+
+            public String name() {
+                return cpu.name() + ", wrapped by a test";
+            }
+
+            public int kvBlocks() {
+                return cpu.kvBlocks();
+            }
+
+            public int kvBlockSize() {
+                return cpu.kvBlockSize();
+            }
+
+            public float[][] forward(List<Chunk> chunks) {
+                return forward.apply(chunks);
+            }
+
+            public void close() {
+            }
+        };
+    }
+
     @Test
     void batchedResultsEqualSoloResults() throws Exception {
         Random random = new Random(3);
@@ -82,37 +110,16 @@ class SchedulerTest {
             for (int i = 0; i < prompts.size(); i++) {
                 solo.add(engine.submit(prompts.get(i), sampling(i)).get().outputIds());
             }
-            // The real CPU backend, failing like a GPU out of memory whenever a step holds more than 3 sequences.
             Backend cpu = engine.backend();
             int[] largestStep = new int[1];
-            Backend tight = new Backend() {
-                public io.longdoc.engine.model.ModelConfig config() {
-                    return cpu.config();
+            // The real CPU backend, failing like a GPU out of memory whenever a step holds more than 3 sequences.
+            Backend tight = around(cpu, chunks -> {
+                if (chunks.size() > 3) {
+                    throw new IllegalStateException("CUDA_ERROR_OUT_OF_MEMORY (injected)");
                 }
-
-                public String name() {
-                    return "cpu with a 3-sequence memory limit";
-                }
-
-                public int kvBlocks() {
-                    return cpu.kvBlocks();
-                }
-
-                public int kvBlockSize() {
-                    return cpu.kvBlockSize();
-                }
-
-                public float[][] forward(List<Chunk> chunks) {
-                    if (chunks.size() > 3) {
-                        throw new IllegalStateException("CUDA_ERROR_OUT_OF_MEMORY (injected)");
-                    }
-                    largestStep[0] = Math.max(largestStep[0], chunks.size());
-                    return cpu.forward(chunks);
-                }
-
-                public void close() {
-                }
-            };
+                largestStep[0] = Math.max(largestStep[0], chunks.size());
+                return cpu.forward(chunks);
+            });
             try (Scheduler scheduler = new Scheduler(tight, 512, 64)) {
                 List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
                 for (int i = 0; i < prompts.size(); i++) {
@@ -141,31 +148,10 @@ class SchedulerTest {
             int[] longSolo = engine.submit(longPrompt, SamplingParams.greedy(5).withIgnoreEos(true)).get().outputIds();
             Backend cpu = engine.backend();
             List<List<Integer>> stepChunkSizes = java.util.Collections.synchronizedList(new ArrayList<>());
-            Backend recording = new Backend() {
-                public io.longdoc.engine.model.ModelConfig config() {
-                    return cpu.config();
-                }
-
-                public String name() {
-                    return "cpu, recording each step's chunks";
-                }
-
-                public int kvBlocks() {
-                    return cpu.kvBlocks();
-                }
-
-                public int kvBlockSize() {
-                    return cpu.kvBlockSize();
-                }
-
-                public float[][] forward(List<Chunk> chunks) {
-                    stepChunkSizes.add(chunks.stream().map(c -> c.tokens().length).toList());
-                    return cpu.forward(chunks);
-                }
-
-                public void close() {
-                }
-            };
+            Backend recording = around(cpu, chunks -> {
+                stepChunkSizes.add(chunks.stream().map(c -> c.tokens().length).toList());
+                return cpu.forward(chunks);
+            });
             try (Scheduler scheduler = new Scheduler(recording, 8, 64)) {
                 CompletableFuture<GenerationResult> small = scheduler.submit(new Scheduler.Request(shortPrompt, SamplingParams.greedy(20).withIgnoreEos(true), null));
                 CompletableFuture<GenerationResult> large = scheduler.submit(new Scheduler.Request(longPrompt, SamplingParams.greedy(5).withIgnoreEos(true), null));
@@ -286,37 +272,16 @@ class SchedulerTest {
             int[] expected = engine.submit(good, SamplingParams.greedy(20)).get().outputIds();
             // The real CPU backend, failing on any step that holds token 499 (as a kernel might on one document).
             Backend cpu = engine.backend();
-            Backend poisoned = new Backend() {
-                public io.longdoc.engine.model.ModelConfig config() {
-                    return cpu.config();
-                }
-
-                public String name() {
-                    return "cpu that fails on token 499";
-                }
-
-                public int kvBlocks() {
-                    return cpu.kvBlocks();
-                }
-
-                public int kvBlockSize() {
-                    return cpu.kvBlockSize();
-                }
-
-                public float[][] forward(List<Chunk> chunks) {
-                    for (Chunk c : chunks) {
-                        for (int id : c.tokens()) {
-                            if (id == 499) {
-                                throw new IllegalStateException("kernel failed on token 499 (injected)");
-                            }
+            Backend poisoned = around(cpu, chunks -> {
+                for (Chunk c : chunks) {
+                    for (int id : c.tokens()) {
+                        if (id == 499) {
+                            throw new IllegalStateException("kernel failed on token 499 (injected)");
                         }
                     }
-                    return cpu.forward(chunks);
                 }
-
-                public void close() {
-                }
-            };
+                return cpu.forward(chunks);
+            });
             try (Scheduler scheduler = new Scheduler(poisoned, 512, 64)) {
                 List<CompletableFuture<GenerationResult>> ok = new ArrayList<>();
                 for (int i = 0; i < 4; i++) {
