@@ -83,8 +83,10 @@ public final class GenerateCommand {
                 Tokenizer tok = requireTokenizer(engine);
                 System.out.println(tok.decode(r.contentIds()));
             }
-            System.err.printf(Locale.ROOT, "%d prompt tokens, %d generated (%s) in %.2f s; first token after %.2f s, then %.1f tok/s%n",
-                    prompt.length, r.outputIds().length, r.finishReason(), r.totalNanos() / 1e9, Math.max(0, r.firstTokenNanos()) / 1e9,
+            int padsIgnored = prompt.length - engine.attended(prompt).length;
+            System.err.printf(Locale.ROOT, "%d prompt tokens%s, %d generated (%s) in %.2f s; first token after %.2f s, then %.1f tok/s%n",
+                    prompt.length, padsIgnored == 0 ? "" : " (" + padsIgnored + " of them the pad id, not attended: longdoc.engine.mask-pad-in-prompt)",
+                    r.outputIds().length, r.finishReason(), r.totalNanos() / 1e9, Math.max(0, r.firstTokenNanos()) / 1e9,
                     r.decodeTokensPerSecond());
         }
         return 0;

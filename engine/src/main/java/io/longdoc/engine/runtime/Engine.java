@@ -129,7 +129,7 @@ public final class Engine implements AutoCloseable {
      * them (position = cumulative mask − 1), which is the model run over the prompt without them.
      * A prompt of nothing but pad ids is kept whole.
      */
-    int[] attended(int[] prompt) {
+    public int[] attended(int[] prompt) {
         int pad = config.padId();
         if (!maskPadInPrompt || pad < 0 || Arrays.stream(config.eosIds()).anyMatch(e -> e == pad)) {
             return prompt;
