@@ -43,10 +43,12 @@ public final class LlamaWeights {
             layers[i] = new Layer(w, c, i);
         }
         finalNorm = w.get("model.norm.weight").expect(c.dim()).toFloats();
-        if (w.has("lm_head.weight")) {
-            lmHead = w.get("lm_head.weight").expect(c.vocabSize(), c.dim());
-        } else if (c.tiedEmbeddings()) {
+        if (c.tiedEmbeddings()) {
+            // Tied: the embedding is the head, as Hugging Face ties them and vLLM skips a stray
+            // lm_head.weight that some tied checkpoints also carry.
             lmHead = embedding;
+        } else if (w.has("lm_head.weight")) {
+            lmHead = w.get("lm_head.weight").expect(c.vocabSize(), c.dim());
         } else {
             throw new ModelFormatException(w.source() + ": tensor lm_head.weight is missing (and tie_word_embeddings is false)");
         }

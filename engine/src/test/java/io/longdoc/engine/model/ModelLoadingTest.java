@@ -224,6 +224,20 @@ class ModelLoadingTest {
         return java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
     }
 
+    /** tie_word_embeddings: the embedding is the head even when the checkpoint also carries an lm_head.weight (here all zeros). */
+    @Test
+    void aTiedModelUsesItsEmbeddingAsTheHead() throws Exception {
+        Path src = Shared.require("models/stories260k");   // tie_word_embeddings: true, no lm_head.weight
+        Path stray = tmp.resolve("stories-stray-head");
+        python("add_tensor.py", src.toString(), stray.toString(), "lm_head.weight", "512", "64");
+        int[] ids = {1, 403, 407, 261};
+        try (Engine a = Engine.load(src, EngineSettings.defaults()); Engine b = Engine.load(stray, EngineSettings.defaults())) {
+            float[] expected = a.score(ids, new int[] {3})[0];
+            assertArrayEquals(expected, b.score(ids, new int[] {3})[0]);
+            assertTrue(Arrays.stream(new int[] {0, 1, 2}).anyMatch(i -> expected[i] != 0f), "the head is not the zeros");
+        }
+    }
+
     @Test
     void pickleWithAForeignGlobalIsRefusedAndNothingRuns() throws Exception {
         Path src = Shared.require("models/index-tiny-random");
