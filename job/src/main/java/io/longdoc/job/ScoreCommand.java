@@ -39,18 +39,28 @@ public final class ScoreCommand {
             float[][] logits = engine.score(ids, positions);
             PrintStream out = new PrintStream(new BufferedOutputStream(System.out, 1 << 16), false, StandardCharsets.UTF_8);
             out.print('{');
+            long notFinite = 0;
             for (int i = 0; i < positions.length; i++) {
                 out.print((i > 0 ? "," : "") + "\"" + positions[i] + "\":[");
                 for (int j = 0; j < logits[i].length; j++) {
                     if (j > 0) {
                         out.print(',');
                     }
-                    out.print(logits[i][j]);
+                    // JSON has no NaN or infinity: null, so that every JSON reader takes the output.
+                    if (Float.isFinite(logits[i][j])) {
+                        out.print(logits[i][j]);
+                    } else {
+                        out.print("null");
+                        notFinite++;
+                    }
                 }
                 out.print(']');
             }
             out.println('}');
             out.flush();
+            if (notFinite > 0) {
+                System.err.println("longdoc score: " + notFinite + " logits were not finite numbers (printed as null): are the weights corrupt?");
+            }
         }
         return 0;
     }

@@ -216,6 +216,25 @@ class LauncherTest {
             assertTrue(worst <= 1e-3 * scale, "position " + p + ": off by " + worst + " of " + scale);
         }
         assertEquals(ref.get("positions_checked").size(), printed.size());
+
+        // Weights that make the logits NaN: still valid JSON (null for each), and a warning.
+        Path stories = TestPaths.shared("models/stories260k");
+        Path broken = Files.createDirectories(tmp.resolve("stories-nan"));
+        Files.copy(stories.resolve("config.json"), broken.resolve("config.json"));
+        byte[] weights = Files.readAllBytes(stories.resolve("model.safetensors"));
+        long headerLength = java.nio.ByteBuffer.wrap(weights, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        var header = json.readTree(new String(weights, 8, (int) headerLength, StandardCharsets.UTF_8));
+        int at = 8 + (int) headerLength + header.get("model.norm.weight").get("data_offsets").get(0).asInt();
+        java.nio.ByteBuffer.wrap(weights, at, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat(Float.NaN);
+        Files.write(broken.resolve("model.safetensors"), weights);
+        Result nan = longdoc("score", "--model", broken.toString(), "--ids", "1,403,407", "--positions", "2");
+        assertEquals(0, nan.exit(), nan.err());
+        var nulls = json.readTree(nan.out()).get("2");
+        assertEquals(512, nulls.size());
+        for (var v : nulls) {
+            assertTrue(v.isNull(), "a NaN logit printed as " + v);
+        }
+        assertTrue(nan.err().contains("512 logits were not finite numbers (printed as null)"), nan.err());
     }
 
     /**
