@@ -87,6 +87,28 @@ public final class Sampler {
     }
 
     private int draw(float[] logits) {
+        double[] prob = distribution(logits);
+        double u = uniform(p.seed(), draws);
+        double acc = 0;
+        int last = 0;
+        for (int i = 0; i < prob.length; i++) {
+            if (prob[i] > 0) {
+                acc += prob[i];
+                last = i;
+                if (u < acc) {
+                    return i;
+                }
+            }
+        }
+        return last;
+    }
+
+    /**
+     * The probabilities a sampled token is drawn from (after any repetition penalty): logits /
+     * temperature, top-k (ties with the k-th kept), softmax, then top-p (a token stays when the
+     * tokens more likely than it hold less than p), renormalised.
+     */
+    double[] distribution(float[] logits) {
         int n = logits.length;
         Integer[] order = null;
         float[] scaled = new float[n];
@@ -149,19 +171,7 @@ public final class Sampler {
                 prob[i] /= kept;
             }
         }
-        double u = uniform(p.seed(), draws);
-        double acc = 0;
-        int last = 0;
-        for (int i = 0; i < n; i++) {
-            if (prob[i] > 0) {
-                acc += prob[i];
-                last = i;
-                if (u < acc) {
-                    return i;
-                }
-            }
-        }
-        return last;
+        return prob;
     }
 
     private static float kthLargest(float[] v, int k) {
