@@ -2,7 +2,6 @@ package io.longdoc.job;
 
 import com.typesafe.config.Config;
 import io.longdoc.engine.model.ModelConfig;
-import io.longdoc.engine.model.ModelFormatException;
 import io.longdoc.engine.prompt.ChatFormat;
 import io.longdoc.engine.prompt.PromptTemplate;
 import io.longdoc.engine.runtime.Engine;
@@ -57,15 +56,8 @@ public final class GenerateCommand {
                 throw new UsageException(e.getMessage());
             }
         }
-        String model = args.require("model");
-        ModelConfig.GenerationDefaults fromModel;
-        try {
-            fromModel = Files.isDirectory(Path.of(model)) ? ModelConfig.load(Path.of(model)).generation() : ModelConfig.GenerationDefaults.NONE;
-        } catch (ModelFormatException e) {
-            throw new UsageException(e.getMessage(), e);
-        }
-        SamplingParams params = sampling(args, g, template, fromModel);
         try (Engine engine = EngineOptions.load(args, config)) {
+            SamplingParams params = sampling(args, g, template, engine.config().generation());
             int[] prompt = args.has("ids") ? parseIds(args.get("ids"), engine.config().vocabSize())
                     : promptIds(engine, readText(args.get("prompt")), args.has("chat"), template);
             GenerationResult r;

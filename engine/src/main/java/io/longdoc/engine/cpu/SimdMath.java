@@ -1051,38 +1051,8 @@ final class SimdMath extends VectorMath {
             int k2 = kOff + ((h + 2) / group) * kvStride, k3 = kOff + ((h + 3) / group) * kvStride;
             int q0 = qOff + h * dims, q1 = q0 + dims, q2 = q1 + dims, q3 = q2 + dims;
             if (group % 2 == 0) {
-                // Heads h, h + 1 read one KV head and h + 2, h + 3 another: each load of keys serves two heads.
-                for (int o = 0; o < whole; o += 2 * lanes) {
-                    FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S);
-                    FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), e0 = FloatVector.zero(S), e1 = FloatVector.zero(S);
-                    for (int d = 0; d < dims; d++) {
-                        int row = d * stride + o;
-                        FloatVector lo = FloatVector.fromArray(S, kT, k0 + row), hi = FloatVector.fromArray(S, kT, k0 + row + lanes);
-                        FloatVector x = FloatVector.broadcast(S, q[q0 + d]);
-                        a0 = lo.fma(x, a0);
-                        a1 = hi.fma(x, a1);
-                        x = FloatVector.broadcast(S, q[q1 + d]);
-                        b0 = lo.fma(x, b0);
-                        b1 = hi.fma(x, b1);
-                        lo = FloatVector.fromArray(S, kT, k2 + row);
-                        hi = FloatVector.fromArray(S, kT, k2 + row + lanes);
-                        x = FloatVector.broadcast(S, q[q2 + d]);
-                        c0 = lo.fma(x, c0);
-                        c1 = hi.fma(x, c1);
-                        x = FloatVector.broadcast(S, q[q3 + d]);
-                        e0 = lo.fma(x, e0);
-                        e1 = hi.fma(x, e1);
-                    }
-                    int at = outOff + h * outStride + o;
-                    a0.intoArray(out, at);
-                    a1.intoArray(out, at + lanes);
-                    b0.intoArray(out, at + outStride);
-                    b1.intoArray(out, at + outStride + lanes);
-                    c0.intoArray(out, at + 2 * outStride);
-                    c1.intoArray(out, at + 2 * outStride + lanes);
-                    e0.intoArray(out, at + 3 * outStride);
-                    e1.intoArray(out, at + 3 * outStride + lanes);
-                }
+                // Heads h, h + 1 read one KV head and h + 2, h + 3 another.
+                pairedDotColumns(q, q0, q1, q2, q3, kT, k0, k2, stride, dims, whole, out, outOff + h * outStride, outStride);
                 continue;
             }
             for (int o = 0; o < whole; o += 2 * lanes) {
@@ -1125,6 +1095,46 @@ final class SimdMath extends VectorMath {
     }
 
     /**
+     * {@link #dotColumnsHeads}'s four heads from h when heads h, h + 1 read the KV head at k0 and
+     * h + 2, h + 3 the one at k2: each load of keys serves two heads. Positions [0, whole).
+     */
+    private static void pairedDotColumns(float[] q, int q0, int q1, int q2, int q3, float[] kT, int k0, int k2, int stride, int dims,
+            int whole, float[] out, int outOff, int outStride) {
+        int lanes = S.length();
+        for (int o = 0; o < whole; o += 2 * lanes) {
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), b0 = FloatVector.zero(S), b1 = FloatVector.zero(S);
+            FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), e0 = FloatVector.zero(S), e1 = FloatVector.zero(S);
+            for (int d = 0; d < dims; d++) {
+                int row = d * stride + o;
+                FloatVector lo = FloatVector.fromArray(S, kT, k0 + row), hi = FloatVector.fromArray(S, kT, k0 + row + lanes);
+                FloatVector x = FloatVector.broadcast(S, q[q0 + d]);
+                a0 = lo.fma(x, a0);
+                a1 = hi.fma(x, a1);
+                x = FloatVector.broadcast(S, q[q1 + d]);
+                b0 = lo.fma(x, b0);
+                b1 = hi.fma(x, b1);
+                lo = FloatVector.fromArray(S, kT, k2 + row);
+                hi = FloatVector.fromArray(S, kT, k2 + row + lanes);
+                x = FloatVector.broadcast(S, q[q2 + d]);
+                c0 = lo.fma(x, c0);
+                c1 = hi.fma(x, c1);
+                x = FloatVector.broadcast(S, q[q3 + d]);
+                e0 = lo.fma(x, e0);
+                e1 = hi.fma(x, e1);
+            }
+            int at = outOff + o;
+            a0.intoArray(out, at);
+            a1.intoArray(out, at + lanes);
+            b0.intoArray(out, at + outStride);
+            b1.intoArray(out, at + outStride + lanes);
+            c0.intoArray(out, at + 2 * outStride);
+            c1.intoArray(out, at + 2 * outStride + lanes);
+            e0.intoArray(out, at + 3 * outStride);
+            e1.intoArray(out, at + 3 * outStride + lanes);
+        }
+    }
+
+    /**
      * Small heads (under four vectors, where {@link #addWeightedRows} has fewer than eight FMA
      * chains): four heads × even/odd positions, eight chains, for each vector of columns; the
      * columns past the last whole vector and the heads past the last four one at a time. Even GQA
@@ -1144,36 +1154,38 @@ final class SimdMath extends VectorMath {
             int v2 = vOff + ((h + 2) / group) * dims, v3 = vOff + ((h + 3) / group) * dims;
             int p0 = pOff + h * pStride, p1 = p0 + pStride, p2 = p1 + pStride, p3 = p2 + pStride;
             if (group % 2 == 0) {
+                // Heads h, h + 1 read one KV head and h + 2, h + 3 another.
                 pairedWeightedRows(p, p0, p1, p2, p3, n, v, v0, v2, stride, dims, whole, out, outOff + h * dims);
-            }
-            for (int c = group % 2 == 0 ? whole : 0; c < whole; c += lanes) {
-                int at = outOff + h * dims + c;
-                FloatVector a0 = FloatVector.fromArray(S, out, at), a1 = FloatVector.fromArray(S, out, at + dims);
-                FloatVector a2 = FloatVector.fromArray(S, out, at + 2 * dims), a3 = FloatVector.fromArray(S, out, at + 3 * dims);
-                FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
-                int o = 0;
-                for (; o + 1 < n; o += 2) {
-                    int row = o * stride + c, next = row + stride;
-                    a0 = FloatVector.fromArray(S, v, v0 + row).fma(FloatVector.broadcast(S, p[p0 + o]), a0);
-                    a1 = FloatVector.fromArray(S, v, v1 + row).fma(FloatVector.broadcast(S, p[p1 + o]), a1);
-                    a2 = FloatVector.fromArray(S, v, v2 + row).fma(FloatVector.broadcast(S, p[p2 + o]), a2);
-                    a3 = FloatVector.fromArray(S, v, v3 + row).fma(FloatVector.broadcast(S, p[p3 + o]), a3);
-                    b0 = FloatVector.fromArray(S, v, v0 + next).fma(FloatVector.broadcast(S, p[p0 + o + 1]), b0);
-                    b1 = FloatVector.fromArray(S, v, v1 + next).fma(FloatVector.broadcast(S, p[p1 + o + 1]), b1);
-                    b2 = FloatVector.fromArray(S, v, v2 + next).fma(FloatVector.broadcast(S, p[p2 + o + 1]), b2);
-                    b3 = FloatVector.fromArray(S, v, v3 + next).fma(FloatVector.broadcast(S, p[p3 + o + 1]), b3);
+            } else {
+                for (int c = 0; c < whole; c += lanes) {
+                    int at = outOff + h * dims + c;
+                    FloatVector a0 = FloatVector.fromArray(S, out, at), a1 = FloatVector.fromArray(S, out, at + dims);
+                    FloatVector a2 = FloatVector.fromArray(S, out, at + 2 * dims), a3 = FloatVector.fromArray(S, out, at + 3 * dims);
+                    FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S), b3 = FloatVector.zero(S);
+                    int o = 0;
+                    for (; o + 1 < n; o += 2) {
+                        int row = o * stride + c, next = row + stride;
+                        a0 = FloatVector.fromArray(S, v, v0 + row).fma(FloatVector.broadcast(S, p[p0 + o]), a0);
+                        a1 = FloatVector.fromArray(S, v, v1 + row).fma(FloatVector.broadcast(S, p[p1 + o]), a1);
+                        a2 = FloatVector.fromArray(S, v, v2 + row).fma(FloatVector.broadcast(S, p[p2 + o]), a2);
+                        a3 = FloatVector.fromArray(S, v, v3 + row).fma(FloatVector.broadcast(S, p[p3 + o]), a3);
+                        b0 = FloatVector.fromArray(S, v, v0 + next).fma(FloatVector.broadcast(S, p[p0 + o + 1]), b0);
+                        b1 = FloatVector.fromArray(S, v, v1 + next).fma(FloatVector.broadcast(S, p[p1 + o + 1]), b1);
+                        b2 = FloatVector.fromArray(S, v, v2 + next).fma(FloatVector.broadcast(S, p[p2 + o + 1]), b2);
+                        b3 = FloatVector.fromArray(S, v, v3 + next).fma(FloatVector.broadcast(S, p[p3 + o + 1]), b3);
+                    }
+                    if (o < n) {
+                        int row = o * stride + c;
+                        a0 = FloatVector.fromArray(S, v, v0 + row).fma(FloatVector.broadcast(S, p[p0 + o]), a0);
+                        a1 = FloatVector.fromArray(S, v, v1 + row).fma(FloatVector.broadcast(S, p[p1 + o]), a1);
+                        a2 = FloatVector.fromArray(S, v, v2 + row).fma(FloatVector.broadcast(S, p[p2 + o]), a2);
+                        a3 = FloatVector.fromArray(S, v, v3 + row).fma(FloatVector.broadcast(S, p[p3 + o]), a3);
+                    }
+                    a0.add(b0).intoArray(out, at);
+                    a1.add(b1).intoArray(out, at + dims);
+                    a2.add(b2).intoArray(out, at + 2 * dims);
+                    a3.add(b3).intoArray(out, at + 3 * dims);
                 }
-                if (o < n) {
-                    int row = o * stride + c;
-                    a0 = FloatVector.fromArray(S, v, v0 + row).fma(FloatVector.broadcast(S, p[p0 + o]), a0);
-                    a1 = FloatVector.fromArray(S, v, v1 + row).fma(FloatVector.broadcast(S, p[p1 + o]), a1);
-                    a2 = FloatVector.fromArray(S, v, v2 + row).fma(FloatVector.broadcast(S, p[p2 + o]), a2);
-                    a3 = FloatVector.fromArray(S, v, v3 + row).fma(FloatVector.broadcast(S, p[p3 + o]), a3);
-                }
-                a0.add(b0).intoArray(out, at);
-                a1.add(b1).intoArray(out, at + dims);
-                a2.add(b2).intoArray(out, at + 2 * dims);
-                a3.add(b3).intoArray(out, at + 3 * dims);
             }
             if (whole < dims) {
                 for (int k = h; k < h + 4; k++) {

@@ -117,6 +117,12 @@ public final class Scheduler implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("engine is closed");
         }
+        // Checked once, on the caller's thread: admission may look at a waiting request every step.
+        String badId = outsideVocabulary(r.submittedIds);
+        if (badId != null) {
+            fail(r, new IllegalArgumentException(badId));
+            return r.result;
+        }
         incoming.add(r);
         lock.lock();
         try {
@@ -176,12 +182,6 @@ public final class Scheduler implements AutoCloseable {
                         + backend.config().contextLength() + ", KV cache " + blocks.total() * blockSize + " tokens)"
                         + (cacheBound ? ": the KV cache is the limit; give it more memory (longdoc.engine.kv-cache-mb on the CPU, "
                                 + "gpu-memory-fraction on a GPU), store it in BF16 (kv-cache-type = bf16), or truncate to fewer tokens" : "")));
-                continue;
-            }
-            String badId = outsideVocabulary(r.submittedIds);
-            if (badId != null) {
-                waiting.poll();
-                fail(r, new IllegalArgumentException(badId));
                 continue;
             }
             // max_new_tokens is clamped to the model's context; a KV cache too small for the rest

@@ -102,7 +102,7 @@ public final class Tokenizer {
             }
             specials.put(content, new SpecialToken(content, id, node.path("lstrip").asBoolean(false), node.path("rstrip").asBoolean(false)));
         }
-        boolean bos = root.path("add_bos_token").asBoolean(!isIndexModel(path));
+        boolean bos = root.hasNonNull("add_bos_token") ? root.get("add_bos_token").asBoolean() : !isIndexModel(path);
         boolean eos = root.path("add_eos_token").asBoolean(false);
         return new Tokenizer(sp, new ArrayList<>(specials.values()), bos, eos, path.toString());
     }
