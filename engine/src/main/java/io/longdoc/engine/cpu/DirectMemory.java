@@ -65,4 +65,9 @@ final class DirectMemory {
     static float getFloat(long address) {
         return UNSAFE.getFloat(address);
     }
+
+    /** The int at an address from {@link #address}. */
+    static int getInt(long address) {
+        return UNSAFE.getInt(address);
+    }
 }

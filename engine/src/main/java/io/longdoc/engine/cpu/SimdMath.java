@@ -336,6 +336,104 @@ final class SimdMath extends VectorMath {
         }
     }
 
+    /**
+     * {@link #rowsTimesPanel(ByteBuffer, int, int, int, float[], int, float[])} for BF16 rows, whole
+     * panels only: the six-row kernel, each weight value loaded by address and widened on the way to
+     * its broadcast, so a batch widens no block of rows into scratch first.
+     */
+    @Override
+    public void rowsTimesPanelBf16(ByteBuffer bytes, int byteOff, int rows, int cols, float[] xT, int width, float[] out) {
+        if (!DirectMemory.AVAILABLE) {
+            SCALAR.rowsTimesPanelBf16(bytes, byteOff, rows, cols, xT, width, out);
+            return;
+        }
+        if (width != panelWidth() || cols % 2 != 0) {
+            throw new IllegalArgumentException("this kernel takes whole panels (" + panelWidth() + " tokens) and an even number of columns, got "
+                    + width + " and " + cols);
+        }
+        Objects.checkFromIndexSize(0, cols * width, xT.length);
+        Objects.checkFromIndexSize(0, rows * width, out.length);
+        long at = DirectMemory.address(bytes, byteOff, 2L * rows * cols);
+        panelBf16At(at, rows, cols, xT, out);
+        Reference.reachabilityFence(bytes);
+    }
+
+    /**
+     * panelAt for BF16 rows: each load takes two values of a row (one int), columns j and j + 1,
+     * widened with a shift and a mask, the first against the panel's column j, the second against
+     * column j + 1. Six rows' ints stay in general registers between the two halves.
+     */
+    private static void panelBf16At(long at, int rows, int cols, float[] xT, float[] out) {
+        int lanes = S.length(), width = 2 * lanes;
+        long rowBytes = 2L * cols;
+        for (int r = 0; r < rows; r += 6) {
+            int last = rows - 1;
+            long o0 = at + r * rowBytes, o1 = at + Math.min(r + 1, last) * rowBytes, o2 = at + Math.min(r + 2, last) * rowBytes;
+            long o3 = at + Math.min(r + 3, last) * rowBytes, o4 = at + Math.min(r + 4, last) * rowBytes, o5 = at + Math.min(r + 5, last) * rowBytes;
+            FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S);
+            FloatVector a3 = FloatVector.zero(S), a4 = FloatVector.zero(S), a5 = FloatVector.zero(S);
+            FloatVector b0 = FloatVector.zero(S), b1 = FloatVector.zero(S), b2 = FloatVector.zero(S);
+            FloatVector b3 = FloatVector.zero(S), b4 = FloatVector.zero(S), b5 = FloatVector.zero(S);
+            int x = 0;
+            for (long j = 0; j < rowBytes; j += 4, x += 2 * width) {
+                int w0 = DirectMemory.getInt(o0 + j), w1 = DirectMemory.getInt(o1 + j), w2 = DirectMemory.getInt(o2 + j);
+                int w3 = DirectMemory.getInt(o3 + j), w4 = DirectMemory.getInt(o4 + j), w5 = DirectMemory.getInt(o5 + j);
+                FloatVector lo = FloatVector.fromArray(S, xT, x), hi = FloatVector.fromArray(S, xT, x + lanes);
+                FloatVector wv = FloatVector.broadcast(S, Float.intBitsToFloat(w0 << 16));
+                a0 = wv.fma(lo, a0);
+                b0 = wv.fma(hi, b0);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w1 << 16));
+                a1 = wv.fma(lo, a1);
+                b1 = wv.fma(hi, b1);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w2 << 16));
+                a2 = wv.fma(lo, a2);
+                b2 = wv.fma(hi, b2);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w3 << 16));
+                a3 = wv.fma(lo, a3);
+                b3 = wv.fma(hi, b3);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w4 << 16));
+                a4 = wv.fma(lo, a4);
+                b4 = wv.fma(hi, b4);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w5 << 16));
+                a5 = wv.fma(lo, a5);
+                b5 = wv.fma(hi, b5);
+                lo = FloatVector.fromArray(S, xT, x + width);
+                hi = FloatVector.fromArray(S, xT, x + width + lanes);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w0 & 0xFFFF0000));
+                a0 = wv.fma(lo, a0);
+                b0 = wv.fma(hi, b0);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w1 & 0xFFFF0000));
+                a1 = wv.fma(lo, a1);
+                b1 = wv.fma(hi, b1);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w2 & 0xFFFF0000));
+                a2 = wv.fma(lo, a2);
+                b2 = wv.fma(hi, b2);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w3 & 0xFFFF0000));
+                a3 = wv.fma(lo, a3);
+                b3 = wv.fma(hi, b3);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w4 & 0xFFFF0000));
+                a4 = wv.fma(lo, a4);
+                b4 = wv.fma(hi, b4);
+                wv = FloatVector.broadcast(S, Float.intBitsToFloat(w5 & 0xFFFF0000));
+                a5 = wv.fma(lo, a5);
+                b5 = wv.fma(hi, b5);
+            }
+            int base = r * width, lastRow = Math.min(6, rows - r) - 1;
+            a5.intoArray(out, base + Math.min(5, lastRow) * width);
+            b5.intoArray(out, base + Math.min(5, lastRow) * width + lanes);
+            a4.intoArray(out, base + Math.min(4, lastRow) * width);
+            b4.intoArray(out, base + Math.min(4, lastRow) * width + lanes);
+            a3.intoArray(out, base + Math.min(3, lastRow) * width);
+            b3.intoArray(out, base + Math.min(3, lastRow) * width + lanes);
+            a2.intoArray(out, base + Math.min(2, lastRow) * width);
+            b2.intoArray(out, base + Math.min(2, lastRow) * width + lanes);
+            a1.intoArray(out, base + Math.min(1, lastRow) * width);
+            b1.intoArray(out, base + Math.min(1, lastRow) * width + lanes);
+            a0.intoArray(out, base);
+            b0.intoArray(out, base + lanes);
+        }
+    }
+
     @Override
     public boolean readsBuffersFast() {
         return BUFFER_LOADS;

@@ -79,6 +79,14 @@ public abstract class VectorMath {
      */
     public abstract void rowsTimesPanel(ByteBuffer bytes, int byteOff, int rows, int cols, float[] xT, int width, float[] out);
 
+    /**
+     * {@link #rowsTimesPanel(ByteBuffer, int, int, int, float[], int, float[])} for BF16 rows:
+     * rows·cols BF16 values from byte {@code byteOff}, each widened as it is read; whole panels
+     * ({@link #panelWidth()} tokens) and an even number of columns. Callers use it where
+     * {@link #readsPanelRowsInPlace()} says so.
+     */
+    public abstract void rowsTimesPanelBf16(ByteBuffer bytes, int byteOff, int rows, int cols, float[] xT, int width, float[] out);
+
     /** Whether {@link #rowsTimesPanel(ByteBuffer, int, int, int, float[], int, float[])} is faster than copying the rows first. */
     public boolean readsPanelRowsInPlace() {
         return false;
@@ -315,6 +323,19 @@ public abstract class VectorMath {
                     float s = 0f;
                     for (int j = 0; j < cols; j++) {
                         s += bytes.getFloat(byteOff + 4 * (r * cols + j)) * xT[j * width + t];
+                    }
+                    out[r * width + t] = s;
+                }
+            }
+        }
+
+        @Override
+        public void rowsTimesPanelBf16(ByteBuffer bytes, int byteOff, int rows, int cols, float[] xT, int width, float[] out) {
+            for (int r = 0; r < rows; r++) {
+                for (int t = 0; t < width; t++) {
+                    float s = 0f;
+                    for (int j = 0; j < cols; j++) {
+                        s += Float.intBitsToFloat(bytes.getShort(byteOff + 2 * (r * cols + j)) << 16) * xT[j * width + t];
                     }
                     out[r * width + t] = s;
                 }

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The CPU matrix product on every path it takes against float64 sums: weights read in place
- * (decode), whole and half panels of tokens (last ones part empty), F32 rows read in place by the
+ * (decode), whole and half panels of tokens (last ones part empty), F32 and BF16 rows read in place by the
  * panel kernel or copied, fewer tokens than a half panel, rows longer than the usual block,
  * products small enough to stay on one thread and large enough to be shared, in F32, BF16 and F16.
  */

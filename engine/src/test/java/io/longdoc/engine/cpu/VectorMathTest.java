@@ -385,6 +385,43 @@ class VectorMathTest {
         assertThrows(IndexOutOfBoundsException.class, () -> m.rowsTimesPanel(mapped, 0, rows + 1, cols, xT, width, new float[(rows + 1) * width]));
     }
 
+    @Test
+    void bf16PanelKernelReadingRowsInPlaceEqualsTheObviousSums() {
+        Random r = new Random(12);
+        for (VectorMath m : new VectorMath[] {VectorMath.get(), VectorMath.scalar()}) {
+            int width = m.panelWidth();
+            for (int rows : new int[] {1, 5, 6, 7, 13}) {
+                for (int cols : new int[] {2, 8, 64, 100}) {
+                    // BF16 rows after 6 bytes of something else (an odd number of values: the pairs
+                    // the kernel loads need not be 4-byte aligned). The want uses each value as BF16 holds it.
+                    java.nio.ByteBuffer mapped = java.nio.ByteBuffer.allocateDirect(6 + 2 * rows * cols).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    float[] w = new float[rows * cols];
+                    for (int i = 0; i < rows * cols; i++) {
+                        short bits = (short) (Float.floatToRawIntBits((float) r.nextGaussian()) >>> 16);
+                        mapped.putShort(6 + 2 * i, bits);
+                        w[i] = Float.intBitsToFloat(bits << 16);
+                    }
+                    float[] xT = randoms(r, cols * width);
+                    float[] out = new float[rows * width + 1];
+                    out[rows * width] = 42f;
+                    m.rowsTimesPanelBf16(mapped, 6, rows, cols, xT, width, out);
+                    for (int row = 0; row < rows; row++) {
+                        for (int t = 0; t < width; t++) {
+                            double want = 0;
+                            for (int j = 0; j < cols; j++) {
+                                want += (double) w[row * cols + j] * xT[j * width + t];
+                            }
+                            assertEquals(want, out[row * width + t], 1e-5 * cols, m.name() + " rowsTimesPanelBf16 rows=" + rows + " cols=" + cols + " r=" + row + " t=" + t);
+                        }
+                    }
+                    assertEquals(42f, out[rows * width], m.name() + " wrote past its rows");
+                    // One value more than the buffer holds: an exception, never a read past the mapping.
+                    assertThrows(IndexOutOfBoundsException.class, () -> m.rowsTimesPanelBf16(mapped, 8, rows, cols, xT, width, out));
+                }
+            }
+        }
+    }
+
     /** The n 16-bit values from byteOff widened in pair order (F16 or BF16), checking nothing is written past n. */
     private static float[] widenedInPairOrder(VectorMath m, java.nio.ByteBuffer bytes, int byteOff, int n, boolean f16) {
         float[] out = new float[n + 1];
