@@ -10,7 +10,10 @@ import io.longdoc.engine.runtime.SamplingParams;
 import io.longdoc.engine.tokenizer.Tokenizer;
 import io.longdoc.job.cli.Args;
 import io.longdoc.job.cli.UsageException;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,8 +35,8 @@ public final class GenerateCommand {
                 .flag("chat", "wrap the prompt in the model family's chat format")
                 .option("template", "NAME", "built-in template around the prompt as document: index-zh, index-en, plain-en")
                 .option("max-new-tokens", "N", "tokens to generate at most (default 256, or the template's)")
-                .option("temperature", "T", "0 = greedy (default)")
-                .option("top-k", "K", "keep the K most likely tokens (0 = off)")
+                .option("temperature", "T", "0 = greedy (default; a template is greedy)")
+                .option("top-k", "K", "keep the K most likely tokens when sampling (0 = off; default 50, as Hugging Face)")
                 .option("top-p", "P", "nucleus sampling mass (1 = off)")
                 .option("repetition-penalty", "R", "HF repetition penalty over prompt and output (1 = off)")
                 .option("seed", "S", "random seed for sampling")
@@ -46,6 +49,9 @@ public final class GenerateCommand {
         int modes = (args.has("prompt") ? 1 : 0) + (args.has("ids") ? 1 : 0);
         if (modes != 1) {
             throw new UsageException("generate: give exactly one of --prompt or --ids");
+        }
+        if (args.has("ids") && (args.has("chat") || args.has("template"))) {
+            throw new UsageException("generate: --ids feeds raw ids; --chat and --template wrap a --prompt text, not ids");
         }
         Config g = config.getConfig("longdoc.generate");
         PromptTemplate template = null;
@@ -72,8 +78,9 @@ public final class GenerateCommand {
             if (args.has("print-ids")) {
                 System.out.println("{\"ids\":[" + Arrays.stream(r.outputIds()).mapToObj(String::valueOf).collect(Collectors.joining(",")) + "]}");
             } else {
-                Tokenizer tok = requireTokenizer(engine);
-                System.out.println(tok.decode(r.contentIds()));
+                // UTF-8 whatever the locale: under C/POSIX, Java 17's System.out would print '?' for non-ASCII text.
+                PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
+                out.println(requireTokenizer(engine).decode(r.contentIds()));
             }
             int padsIgnored = prompt.length - engine.attended(prompt).length;
             System.err.printf(Locale.ROOT, "%d prompt tokens%s, %d generated (%s) in %.2f s; first token after %.2f s, then %.1f tok/s%n",
@@ -85,16 +92,16 @@ public final class GenerateCommand {
     }
 
     /**
-     * Each sampling setting from, first to last: its command-line option; the template's
-     * (max new tokens, repetition penalty); {@code longdoc.generate.*} when set; the model's
+     * Each sampling setting from, first to last: its command-line option; the template's (max new
+     * tokens, repetition penalty, and greedy: the built-in templates are the seed demo's greedy
+     * decoding, as in the run job); {@code longdoc.generate.*} when set; the model's
      * {@code generation_config.json}, read as Hugging Face generate reads it (without
-     * {@code do_sample: true} it is greedy; sampling's top_k defaults to 50 there); else greedy,
-     * 256 new tokens, no penalty.
+     * {@code do_sample: true} it is greedy; its top_k and top_p apply whenever sampling, top_k 50
+     * where it has none); else greedy, 256 new tokens, no penalty.
      */
     static SamplingParams sampling(Args args, Config g, PromptTemplate template, ModelConfig.GenerationDefaults model) {
         boolean modelSamples = Boolean.TRUE.equals(model.doSample());
         float modelTemperature = !modelSamples ? 0f : model.temperature() != null ? model.temperature().floatValue() : 1f;
-        int modelTopK = !modelSamples ? 0 : model.topK() != null ? model.topK() : 50;
         int maxNew = args.getInt("max-new-tokens") != null ? args.getInt("max-new-tokens")
                 : template != null ? template.maxNewTokens()
                 : g.hasPath("max-new-tokens") ? g.getInt("max-new-tokens")
@@ -104,11 +111,13 @@ public final class GenerateCommand {
                 : g.hasPath("repetition-penalty") ? (float) g.getDouble("repetition-penalty")
                 : model.repetitionPenalty() != null ? model.repetitionPenalty().floatValue() : 1f;
         float temperature = args.getDouble("temperature") != null ? args.getDouble("temperature").floatValue()
+                : template != null ? 0f
                 : g.hasPath("temperature") ? (float) g.getDouble("temperature") : modelTemperature;
-        int topK = args.getInt("top-k") != null ? args.getInt("top-k") : g.hasPath("top-k") ? g.getInt("top-k") : modelTopK;
+        int topK = args.getInt("top-k") != null ? args.getInt("top-k") : g.hasPath("top-k") ? g.getInt("top-k")
+                : model.topK() != null ? model.topK() : 50;
         float topP = args.getDouble("top-p") != null ? args.getDouble("top-p").floatValue()
                 : g.hasPath("top-p") ? (float) g.getDouble("top-p")
-                : modelSamples && model.topP() != null ? model.topP().floatValue() : 1f;
+                : model.topP() != null ? model.topP().floatValue() : 1f;
         long seed = args.getLong("seed") != null ? args.getLong("seed") : g.hasPath("seed") ? g.getLong("seed") : 0;
         try {
             return new SamplingParams(maxNew, temperature, topK, topP, repetition, seed, args.has("ignore-eos"), new int[0]);
@@ -143,6 +152,12 @@ public final class GenerateCommand {
                 throw new UsageException(value + ": no such file");
             }
             return Files.readString(p, StandardCharsets.UTF_8);
+        }
+        // The JVM decodes its command line in the locale's encoding (deploy/longdoc picks a UTF-8 one).
+        String argumentEncoding = System.getProperty("sun.jnu.encoding", "UTF-8");
+        if (!argumentEncoding.replace("-", "").equalsIgnoreCase("UTF8") && !value.chars().allMatch(ch -> ch < 128 && ch != '?')) {
+            System.err.println("warning: the command line was decoded as " + argumentEncoding
+                    + ", so non-ASCII text in --prompt may have been altered; use a UTF-8 locale or --prompt @FILE");
         }
         return value;
     }

@@ -35,6 +35,11 @@ public final class ScoreCommand {
                 if (positions[i] < 0 || positions[i] >= ids.length) {
                     throw new UsageException("--positions: " + positions[i] + " is outside the " + ids.length + " ids");
                 }
+                for (int k = 0; k < i; k++) {
+                    if (positions[k] == positions[i]) {
+                        throw new UsageException("--positions: " + positions[i] + " is given twice (a JSON object's keys are distinct)");
+                    }
+                }
             }
             float[][] logits = engine.score(ids, positions);
             PrintStream out = new PrintStream(new BufferedOutputStream(System.out, 1 << 16), false, StandardCharsets.UTF_8);

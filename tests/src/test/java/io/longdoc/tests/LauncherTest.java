@@ -23,12 +23,19 @@ class LauncherTest {
     }
 
     static Result longdoc(String... args) throws Exception {
+        return longdoc(java.util.Map.of(), args);
+    }
+
+    /** The launcher with these environment variables set. */
+    static Result longdoc(java.util.Map<String, String> env, String... args) throws Exception {
         Path launcher = TestPaths.projectRoot().resolve("deploy/longdoc");
         String[] cmd = new String[args.length + 2];
         cmd[0] = "bash";
         cmd[1] = launcher.toString();
         System.arraycopy(args, 0, cmd, 2, args.length);
-        Process p = new ProcessBuilder(cmd).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().putAll(env);
+        Process p = pb.start();
         var out = p.getInputStream().readAllBytes();
         var err = p.getErrorStream().readAllBytes();
         assertTrue(p.waitFor(5, TimeUnit.MINUTES), "launcher timed out");
@@ -170,6 +177,30 @@ class LauncherTest {
                 "--max-new-tokens", "30", "--print-ids"))), "sampling at temperature 1.5 is not the greedy answer");
         assertEquals(greedy7, ids(longdoc("generate", "--model", withDefaults.toString(), "--ids", "1", "--ignore-eos", "--temperature", "0",
                 "--max-new-tokens", "7", "--print-ids")));
+        // A template is greedy whatever the model's file says, as the demo it stands for is.
+        String templatedGreedy = ids(longdoc("generate", "--model", stories.toString(), "--prompt", text, "--template", "plain-en",
+                "--max-new-tokens", "10", "--ignore-eos", "--print-ids"));
+        for (String seed : List.of("1", "2")) {
+            assertEquals(templatedGreedy, ids(longdoc("generate", "--model", withDefaults.toString(), "--prompt", text, "--template", "plain-en",
+                    "--max-new-tokens", "10", "--ignore-eos", "--seed", seed, "--print-ids")), "seed " + seed);
+        }
+        // Sampling asked for on the command line keeps Hugging Face's top_k of 50 unless told otherwise.
+        String hot = ids(longdoc("generate", "--model", stories.toString(), "--ids", "1", "--ignore-eos", "--seed", "5",
+                "--max-new-tokens", "40", "--temperature", "2", "--print-ids"));
+        assertEquals(hot, ids(longdoc("generate", "--model", stories.toString(), "--ids", "1", "--ignore-eos", "--seed", "5",
+                "--max-new-tokens", "40", "--temperature", "2", "--top-k", "50", "--print-ids")));
+        assertTrue(!hot.equals(ids(longdoc("generate", "--model", stories.toString(), "--ids", "1", "--ignore-eos", "--seed", "5",
+                "--max-new-tokens", "40", "--temperature", "2", "--top-k", "0", "--print-ids"))), "top-k 50 and no top-k sample differently");
+        Result idsAndChat = longdoc("generate", "--model", stories.toString(), "--ids", "1", "--chat");
+        assertEquals(2, idsAndChat.exit());
+        assertTrue(idsAndChat.err().contains("--ids feeds raw ids"), idsAndChat.err());
+        // Under a C locale (as on many cluster nodes) the prompt is still read as UTF-8.
+        String unicode = "“Hello,” said Lily — 你好";
+        Result cLocale = longdoc(java.util.Map.of("LC_ALL", "C", "LANG", "C"), "generate", "--model", stories.toString(), "--prompt", unicode,
+                "--max-new-tokens", "2", "--print-ids");
+        assertEquals(0, cLocale.exit(), cLocale.err());
+        int unicodeTokens = 1 + sentencePiece(stories.resolve("tokenizer.model"), unicode).size();
+        assertTrue(cLocale.err().contains(unicodeTokens + " prompt tokens, 2 generated"), cLocale.err());
         Files.writeString(withDefaults.resolve("generation_config.json"), "{\"do_sample\": \"yes\"}");
         Result badConfig = longdoc("generate", "--model", withDefaults.toString(), "--ids", "1");
         assertEquals(2, badConfig.exit());
@@ -216,6 +247,9 @@ class LauncherTest {
             assertTrue(worst <= 1e-3 * scale, "position " + p + ": off by " + worst + " of " + scale);
         }
         assertEquals(ref.get("positions_checked").size(), printed.size());
+        Result twice = longdoc("score", "--model", index.toString(), "--ids", ids, "--positions", "1,1");
+        assertEquals(2, twice.exit());
+        assertTrue(twice.err().contains("--positions: 1 is given twice"), twice.err());
 
         // Weights that make the logits NaN: still valid JSON (null for each), and a warning.
         Path stories = TestPaths.shared("models/stories260k");
