@@ -3,6 +3,7 @@ package io.longdoc.engine.runtime;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -16,7 +17,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Continuous batching. One thread runs steps; each step takes a decode token from every
  * sequence that is generating and fills the rest of the per-step token budget with prefill
- * chunks of sequences still reading their prompt. Requests are admitted from the queue while KV
+ * chunks of sequences still reading their prompt, the fewest tokens left first. Requests are
+ * admitted from the queue, in order, while KV
  * blocks for their whole length (prompt + max new tokens) are free, so admission never
  * over-commits the cache; sequences retire as soon as they finish, freeing their blocks for the
  * next in line. A long document therefore never holds the others back.
@@ -241,9 +243,19 @@ public final class Scheduler implements AutoCloseable {
                 budget--;
             }
         }
-        // Then prefill chunks, in admission order, up to the token budget.
+        // Then prefill chunks up to the token budget, the prompt with the fewest tokens left to read
+        // first (ties in admission order): a short document admitted after a 32K one has its answer
+        // started within a step or two instead of after the long prompt's every chunk, and the long
+        // one takes what the short ones leave of the budget, so it is never stopped either.
+        List<Sequence> prefilling = new ArrayList<>();
         for (Sequence s : running) {
-            if (s.prefilling() && budget > 0 && inStep.size() < stepSequenceLimit) {
+            if (s.prefilling()) {
+                prefilling.add(s);
+            }
+        }
+        prefilling.sort(Comparator.comparingInt(s -> s.request.prompt.length - s.cached));
+        for (Sequence s : prefilling) {
+            if (budget > 0 && inStep.size() < stepSequenceLimit) {
                 int n = Math.min(budget, s.request.prompt.length - s.cached);
                 int[] tokens = Arrays.copyOfRange(s.request.prompt, s.cached, s.cached + n);
                 chunks.add(new Chunk(s.blockTable, s.cached, tokens, logitsWanted(s, n), Math.max(s.request.prompt.length, s.cached + n)));

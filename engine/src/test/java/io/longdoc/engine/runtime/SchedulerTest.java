@@ -165,6 +165,46 @@ class SchedulerTest {
         }
     }
 
+    /**
+     * A long prompt admitted first does not hold back a short one behind it: the short prompt's
+     * chunk goes first, so it is answered while the long one is still being read. The first step
+     * waits until both are queued, so the order does not depend on thread timing.
+     */
+    @Test
+    void aShortPromptAfterALongOneIsNotHeldBackByIt() throws Exception {
+        int[] longPrompt = randomPrompt(new Random(4), 400);
+        int[] shortPrompt = {1, 403, 87};
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            int[] shortSolo = engine.submit(shortPrompt, SamplingParams.greedy(3).withIgnoreEos(true)).get().outputIds();
+            int[] longSolo = engine.submit(longPrompt, SamplingParams.greedy(3).withIgnoreEos(true)).get().outputIds();
+            Backend cpu = engine.backend();
+            java.util.concurrent.CountDownLatch bothQueued = new java.util.concurrent.CountDownLatch(1);
+            Backend gated = around(cpu, chunks -> {
+                try {
+                    bothQueued.await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                return cpu.forward(chunks);
+            });
+            try (Scheduler scheduler = new Scheduler(gated, 8, 64)) {
+                List<String> finished = java.util.Collections.synchronizedList(new ArrayList<>());
+                CompletableFuture<GenerationResult> large = scheduler.submit(new Scheduler.Request(longPrompt, SamplingParams.greedy(3).withIgnoreEos(true), null));
+                large.thenRun(() -> finished.add("long"));
+                CompletableFuture<GenerationResult> small = scheduler.submit(new Scheduler.Request(shortPrompt, SamplingParams.greedy(3).withIgnoreEos(true), null));
+                small.thenRun(() -> finished.add("short"));
+                bothQueued.countDown();
+                GenerationResult s = small.get(60, TimeUnit.SECONDS), l = large.get(60, TimeUnit.SECONDS);
+                assertArrayEquals(shortSolo, s.outputIds());
+                assertArrayEquals(longSolo, l.outputIds());
+                assertEquals(List.of("short", "long"), finished);
+                // 400 tokens at 8 a step: the long prompt's first token comes after 50 steps; the
+                // short one's answer was done long before (at most its own 3 steps after the first).
+                assertTrue(s.totalNanos() < l.firstTokenNanos(), "the short request finished while the long prompt was still being read");
+            }
+        }
+    }
+
     @Test
     void blockingGenerateReturnsEachPromptsResultInOrder() throws Exception {
         Random r = new Random(12);
