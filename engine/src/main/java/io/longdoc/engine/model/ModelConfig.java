@@ -99,7 +99,8 @@ public record ModelConfig(
         double ratio = c.hasNonNull("rope_ratio") ? c.get("rope_ratio").asDouble() : 1.0;
         int maxPos = c.path("max_position_embeddings").asInt(2048);
         RopeScaling scaling = ropeScaling(c.get("rope_scaling"), maxPos, file);
-        int window = c.hasNonNull("sliding_window") ? c.get("sliding_window").asInt() : 0;
+        // Hugging Face applies sliding_window to Mistral only; LLaMA and Index configs that carry one ignore it.
+        int window = arch.equals("MistralForCausalLM") && c.hasNonNull("sliding_window") ? c.get("sliding_window").asInt() : 0;
         boolean normHead = c.path("norm_head").asBoolean(false) || c.path("norm_head").asInt(0) != 0;
 
         int bos = c.path("bos_token_id").asInt(1);

@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Random models made here with numpy, checked against ../shared/tools/hf_llama_ref.py (an
  * independent float64 forward pass): GQA ratios 1/2/4, F32/F16/BF16 weights, tied and separate
- * heads, and RoPE past 8K positions with linear, dynamic NTK and llama3 scaling.
+ * heads, a head_dim other than hidden_size / heads, a LLaMA config's sliding_window ignored (as
+ * Hugging Face's LLaMA does), and RoPE past 8K positions with linear, dynamic NTK and llama3 scaling.
  */
 class RandomModelParityTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -70,6 +71,8 @@ class RandomModelParityTest {
         "gqa2-f16     | F16  | 41   | {\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-5,\"rope_theta\":1000000.0,\"tie_word_embeddings\":false}",
         "gqa4-bf16-tied | BF16 | 29 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":80,\"num_hidden_layers\":2,\"num_attention_heads\":8,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"tie_word_embeddings\":true}",
         "index-gqa2-bf16 | BF16 | 33 | {\"architectures\":[\"IndexForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-6,\"norm_head\":1,\"rope_ratio\":32}",
+        "head-dim-32  | F32  | 31   | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":32,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":false}",
+        "llama-ignores-sliding-window | F32 | 40 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":300,\"max_position_embeddings\":512,\"rms_norm_eps\":1e-5,\"sliding_window\":8,\"tie_word_embeddings\":false}",
         "rope-8k-plain | BF16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":16384,\"rms_norm_eps\":1e-5}",
         "rope-8k-linear | F16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"vocab_size\":200,\"max_position_embeddings\":4096,\"rms_norm_eps\":1e-5,\"rope_scaling\":{\"type\":\"linear\",\"factor\":4.0}}",
         "rope-8k-dynamic | BF16 | 8300 | {\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":4096,\"rms_norm_eps\":1e-5,\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":4.0}}",
