@@ -4,9 +4,13 @@
 only the standard pickle and zipfile modules: stand-ins named like torch's classes make pickle
 emit the same globals torch.save does.
 
-usage: make_torch_bin.py SRC_DIR OUT_DIR [--evil MARKER | --like-torch | --cut-storage NAME]
+usage: make_torch_bin.py SRC_DIR OUT_DIR [--evil MARKER | --like-torch | --cut-storage NAME | --corrupt KIND]
   --evil adds a call of os.system.
   --cut-storage stores half of tensor NAME's bytes (a corrupt checkpoint).
+  --corrupt damages model.layers.1.mlp.up_proj.weight's record, KIND one of: wrong-type (its
+  storage declared with another element type than its bytes), huge-offset (storage offset 2^62),
+  huge-numel (storage of 2^62 elements), short-stride (one stride fewer than dimensions); or, for
+  big-endian, the archive's byteorder record says "big".
   --like-torch writes what torch.save adds beyond that: the state dict's _metadata attribute (a
   BUILD opcode), one shared storage per dtype with each tensor at its own offset (as views and
   tied weights are), data records aligned to 64 bytes by padding in the local header's extra
@@ -26,6 +30,8 @@ src, out = sys.argv[1], sys.argv[2]
 evil = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--evil" else None
 like_torch = len(sys.argv) > 3 and sys.argv[3] == "--like-torch"
 cut = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--cut-storage" else None
+corrupt = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--corrupt" else None
+DAMAGED = "model.layers.1.mlp.up_proj.weight"
 
 torch = types.ModuleType("torch")
 torch_utils = types.ModuleType("torch._utils")
@@ -66,6 +72,8 @@ class Tensor:
         for d in reversed(self.shape):
             stride.insert(0, acc)
             acc *= d
+        if getattr(self, "short_stride", False):
+            stride = stride[1:]
         return (_rebuild_tensor_v2, (self.storage, self.offset, tuple(self.shape), tuple(stride), False, collections.OrderedDict()))
 
 
@@ -106,6 +114,14 @@ else:
         blobs[key] = raw[8 + n + a: 8 + n + (b if name != cut else (a + b) // 2)]
         storage = Storage(t["dtype"], key, len(blobs[key]) // SIZE[t["dtype"]])
         state[name] = Tensor(storage, 0, t["shape"])
+        if name == DAMAGED and corrupt == "wrong-type":
+            storage.dtype = "F32" if t["dtype"] != "F32" else "F16"
+        elif name == DAMAGED and corrupt == "huge-offset":
+            state[name].offset = 2 ** 62
+        elif name == DAMAGED and corrupt == "huge-numel":
+            storage.numel = 2 ** 62
+        elif name == DAMAGED and corrupt == "short-stride":
+            state[name].short_stride = True
 if evil:
     state["model.norm.weight"] = Evil()
 
@@ -132,7 +148,7 @@ with zipfile.ZipFile(os.path.join(out, "pytorch_model.bin"), "w", zipfile.ZIP_ST
     buf = io.BytesIO()
     Pickler(buf, protocol=2).dump(state)
     write(z, prefix + "data.pkl", buf.getvalue())
-    write(z, prefix + "byteorder", "little")
+    write(z, prefix + "byteorder", "big" if corrupt == "big-endian" else "little")
     for key, blob in blobs.items():
         write(z, prefix + "data/" + key, blob)
     write(z, prefix + "version", "3\n")

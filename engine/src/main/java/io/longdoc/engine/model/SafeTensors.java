@@ -51,6 +51,10 @@ public final class SafeTensors {
             long dataStart = 8 + headerLen;
             long dataSize = size - dataStart;
             Map<String, Tensor> tensors = new LinkedHashMap<>();
+            // Each tensor's bytes, by where they begin: two tensors may not share bytes (as the
+            // safetensors format requires), so a damaged header cannot alias one weight onto another.
+            java.util.TreeMap<Long, long[]> ranges = new java.util.TreeMap<>();
+            Map<Long, String> rangeNames = new java.util.HashMap<>();
             for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 String name = e.getKey();
@@ -75,6 +79,9 @@ public final class SafeTensors {
                 if (off.size() != 2) {
                     throw new ModelFormatException(file + ": tensor " + name + " has no data_offsets");
                 }
+                if (!off.get(0).isIntegralNumber() || !off.get(1).isIntegralNumber()) {
+                    throw new ModelFormatException(file + ": tensor " + name + " has data_offsets " + off + " that are not whole numbers");
+                }
                 long begin = off.get(0).asLong(-1), end = off.get(1).asLong(-1);
                 if (begin < 0 || end < begin || end > dataSize) {
                     throw new ModelFormatException(file + ": tensor " + name + " data_offsets [" + begin + ", " + end
@@ -87,8 +94,25 @@ public final class SafeTensors {
                 if (end - begin > Integer.MAX_VALUE) {
                     throw new ModelFormatException(file + ": tensor " + name + " is larger than 2 GiB");
                 }
+                if (end > begin) {
+                    if (ranges.containsKey(begin)) {
+                        throw new ModelFormatException(file + ": tensors " + rangeNames.get(begin) + " and " + name + " have overlapping data_offsets");
+                    }
+                    ranges.put(begin, new long[] {end});
+                    rangeNames.put(begin, name);
+                }
                 ByteBuffer mapped = end == begin ? ByteBuffer.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, dataStart + begin, end - begin);
                 tensors.put(name, new Tensor(name, file.toString(), dtype, shape.stream().mapToLong(Long::longValue).toArray(), mapped));
+            }
+            long previousEnd = 0;
+            String previous = null;
+            for (Map.Entry<Long, long[]> r : ranges.entrySet()) {
+                if (r.getKey() < previousEnd) {
+                    throw new ModelFormatException(file + ": tensors " + previous + " and " + rangeNames.get(r.getKey())
+                            + " have overlapping data_offsets");
+                }
+                previousEnd = r.getValue()[0];
+                previous = rangeNames.get(r.getKey());
             }
             return tensors;
         } catch (IOException e) {

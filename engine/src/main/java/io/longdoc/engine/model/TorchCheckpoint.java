@@ -63,6 +63,15 @@ final class TorchCheckpoint {
             if (pkl.method != 0 || pkl.size > (256L << 20)) {
                 throw new ModelFormatException(file + ": data.pkl is compressed or too large");
             }
+            // Newer torch.save writes the storages' byte order; every tensor here is read little-endian.
+            ZipEntry byteOrder = entries.get(prefix + "byteorder");
+            if (byteOrder != null) {
+                String order = byteOrder.method == 0 && byteOrder.size <= 16
+                        ? StandardCharsets.US_ASCII.decode(read(ch, byteOrder.dataOffset, (int) byteOrder.size).flip()).toString().strip() : "?";
+                if (!order.equals("little")) {
+                    throw new ModelFormatException(file + ": its storages are stored '" + order + "'-endian (byteorder); only little-endian is read");
+                }
+            }
             ByteBuffer pickle = ch.map(FileChannel.MapMode.READ_ONLY, pkl.dataOffset, pkl.size);
             byte[] bytes = new byte[(int) pkl.size];
             pickle.get(bytes);
@@ -94,6 +103,17 @@ final class TorchCheckpoint {
         if (data.method != 0) {
             throw new ModelFormatException(file + ": storage of tensor " + name + " is compressed; torch.save stores it uncompressed");
         }
+        if (t.stride.length != t.shape.length) {
+            throw new ModelFormatException(file + ": tensor " + name + " has " + t.shape.length + " dimensions but " + t.stride.length + " strides");
+        }
+        try {
+            return map(ch, file, data, name, t);
+        } catch (ArithmeticException e) {
+            throw new ModelFormatException(file + ": tensor " + name + " has a size or offset too large to address (" + e.getMessage() + ")");
+        }
+    }
+
+    private static Tensor map(FileChannel ch, Path file, ZipEntry data, String name, TensorRef t) throws IOException {
         long elements = 1;
         long expectedStride = 1;
         for (int i = t.shape.length - 1; i >= 0; i--) {
@@ -107,9 +127,17 @@ final class TorchCheckpoint {
             elements = Math.multiplyExact(elements, t.shape[i]);
         }
         int size = t.storage.dtype.bytes;
-        long begin = t.offset * size, length = elements * size;
-        if (t.offset < 0 || begin + length > data.size || t.storage.numel * size > data.size) {
-            throw new ModelFormatException(file + ": tensor " + name + " runs past the end of its storage (truncated file?)");
+        // torch.save writes a storage as exactly its elements: any other size means the declared
+        // type (or count) does not match the bytes, e.g. a HalfStorage over F32 data.
+        long storageBytes = Math.multiplyExact(t.storage.numel, size);
+        if (storageBytes != data.size) {
+            throw new ModelFormatException(file + ": storage " + t.storage.key + " of tensor " + name + " holds " + data.size + " bytes, but "
+                    + t.storage.numel + " " + t.storage.dtype + " elements take " + storageBytes
+                    + (storageBytes > data.size ? " (truncated file?)" : " (its declared type does not match its data)"));
+        }
+        long begin = Math.multiplyExact(t.offset, size), length = Math.multiplyExact(elements, size);
+        if (t.offset < 0 || Math.addExact(begin, length) > storageBytes) {
+            throw new ModelFormatException(file + ": tensor " + name + " (offset " + t.offset + ", " + elements + " elements) runs past the end of its storage");
         }
         if (length > Integer.MAX_VALUE) {
             throw new ModelFormatException(file + ": tensor " + name + " is larger than 2 GiB");

@@ -68,7 +68,7 @@ class ModelLoadingTest {
     }
 
     @Test
-    void shapeDtypeMismatchAndMissingTensorAreRefused() throws Exception {
+    void shapeDtypeMismatchAliasedOffsetsAndMissingTensorAreRefused() throws Exception {
         Path dir = copyModel("stories260k");
         Path file = dir.resolve("model.safetensors");
         byte[] bytes = Files.readAllBytes(file);
@@ -87,6 +87,21 @@ class ModelLoadingTest {
         writeWithHeader(file, bytes, headerLen, wrongDtype);
         msg = loadError(dir);
         assertTrue(msg.contains("model.norm.weight") && msg.contains("bytes"), msg);
+
+        // Layer 1's norm pointed at layer 0's bytes: refused, not read as a copy of them.
+        ObjectNode aliased = h.deepCopy();
+        ((ObjectNode) aliased.get("model.layers.1.input_layernorm.weight")).set("data_offsets",
+                h.get("model.layers.0.input_layernorm.weight").get("data_offsets").deepCopy());
+        writeWithHeader(file, bytes, headerLen, aliased);
+        msg = loadError(dir);
+        assertTrue(msg.contains("model.layers.1.input_layernorm.weight") && msg.contains("overlapping data_offsets"), msg);
+
+        ObjectNode fractional = h.deepCopy();
+        com.fasterxml.jackson.databind.node.ArrayNode offsets = ((ObjectNode) fractional.get("model.norm.weight")).putArray("data_offsets");
+        offsets.add(h.get("model.norm.weight").get("data_offsets").get(0).asLong() + 0.5).add(h.get("model.norm.weight").get("data_offsets").get(1).asLong());
+        writeWithHeader(file, bytes, headerLen, fractional);
+        msg = loadError(dir);
+        assertTrue(msg.contains("model.norm.weight") && msg.contains("not whole numbers"), msg);
 
         ObjectNode missing = h.deepCopy();
         missing.remove("model.layers.3.mlp.up_proj.weight");
@@ -262,6 +277,30 @@ class ModelLoadingTest {
         python("make_torch_bin.py", src.toString(), shortStorage.toString(), "--cut-storage", "model.layers.1.mlp.up_proj.weight");
         String msg2 = assertThrows(ModelFormatException.class, () -> Weights.open(shortStorage)).getMessage();
         assertTrue(msg2.contains("pytorch_model.bin") && msg2.contains("model.layers.1.mlp.up_proj.weight") && msg2.contains("past the end"), msg2);
+    }
+
+    /**
+     * Storage records whose declared type, size, offset or strides do not match their bytes, and
+     * an archive written big-endian: each refused with a message naming the file and what is wrong,
+     * none read as if it were right (a HalfStorage over F32 bytes would load as garbage).
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', value = {
+        "wrong-type   | elements take",
+        "huge-offset  | too large to address",
+        "huge-numel   | too large to address",
+        "short-stride | dimensions but",
+        "big-endian   | only little-endian is read",
+    })
+    void torchCheckpointRecordsThatDoNotMatchTheirBytesAreRefused(String kind, String expected) throws Exception {
+        Path src = Shared.require("models/index-tiny-random");
+        Path bin = tmp.resolve("damaged-bin-" + kind.trim());
+        python("make_torch_bin.py", src.toString(), bin.toString(), "--corrupt", kind.trim());
+        String msg = assertThrows(ModelFormatException.class, () -> Weights.open(bin)).getMessage();
+        assertTrue(msg.contains("pytorch_model.bin") && msg.contains(expected.trim()), msg);
+        if (!kind.trim().equals("big-endian")) {
+            assertTrue(msg.contains("model.layers.1.mlp.up_proj.weight"), msg);
+        }
     }
 
     private void python(String script, String... args) throws Exception {
