@@ -10,6 +10,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A LLaMA-family model's {@code config.json} (and {@code generation_config.json}), validated:
@@ -37,6 +39,7 @@ public record ModelConfig(
         int padId,
         GenerationDefaults generation) {
 
+    private static final Logger LOG = LoggerFactory.getLogger(ModelConfig.class);
     public static final Set<String> ARCHITECTURES = Set.of("LlamaForCausalLM", "MistralForCausalLM", "IndexForCausalLM");
 
     /**
@@ -109,6 +112,9 @@ public record ModelConfig(
         Path genFile = modelDir.resolve("generation_config.json");
         JsonNode gen = readJson(genFile);
         GenerationDefaults defaults = GenerationDefaults.NONE;
+        for (String setting : unimplementedGenerationSettings(gen)) {
+            LOG.warn("{} sets {}, which LongDoc's generation does not implement: it is ignored", genFile, setting);
+        }
         if (gen != null) {
             defaults = new GenerationDefaults(flag(gen, "do_sample", genFile), number(gen, "temperature", genFile),
                     integer(gen, "top_k", genFile), number(gen, "top_p", genFile), number(gen, "repetition_penalty", genFile),
@@ -169,8 +175,8 @@ public record ModelConfig(
     /** Keys whose non-default values change the computation and are not implemented. */
     private static void refuseUnsupported(JsonNode c, Path file) {
         String act = c.path("hidden_act").asText("silu");
-        if (!act.equals("silu")) {
-            throw new ModelFormatException(file + ": hidden_act '" + act + "' is not implemented (only silu)");
+        if (!act.equals("silu") && !act.equals("swish")) {   // Hugging Face's ACT2FN maps both to SiLU
+            throw new ModelFormatException(file + ": hidden_act '" + act + "' is not implemented (only silu, also called swish)");
         }
         for (String key : List.of("attention_bias", "mlp_bias", "qk_norm", "use_qk_norm")) {
             if (c.path(key).asBoolean(false)) {
@@ -199,16 +205,62 @@ public record ModelConfig(
                 return RopeScaling.NONE;
             case "linear":
             case "dynamic":
+                factor = required(rs, type, "factor", file);
                 if (factor <= 0) {
                     throw new ModelFormatException(file + ": rope_scaling factor must be positive");
                 }
                 return new RopeScaling(type, factor, 1, 4, maxPos);
             case "llama3":
-                return new RopeScaling(type, factor, rs.path("low_freq_factor").asDouble(1.0), rs.path("high_freq_factor").asDouble(4.0),
-                        rs.path("original_max_position_embeddings").asInt(8192));
+                // Hugging Face refuses a llama3 scaling without any of these; no default is assumed here either.
+                return new RopeScaling(type, required(rs, type, "factor", file), required(rs, type, "low_freq_factor", file),
+                        required(rs, type, "high_freq_factor", file), (int) required(rs, type, "original_max_position_embeddings", file));
             default:
                 throw new ModelFormatException(file + ": rope_scaling type '" + type + "' is not implemented (none, linear, dynamic, llama3)");
         }
+    }
+
+    private static double required(JsonNode rs, String type, String key, Path file) {
+        JsonNode v = rs.get(key);
+        if (v == null || !v.isNumber()) {
+            throw new ModelFormatException(file + ": rope_scaling '" + type + "' needs a number '" + key + "'");
+        }
+        return v.asDouble();
+    }
+
+    /**
+     * Settings of a generation_config.json that change what generate produces and that LongDoc
+     * does not implement, with their values ("min_new_tokens=5"); a setting at its Hugging Face
+     * default (num_beams 1, no_repeat_ngram_size 0, ...) is not listed. Loading warns about each.
+     */
+    public static List<String> unimplementedGenerationSettings(JsonNode gen) {
+        List<String> out = new ArrayList<>();
+        if (gen == null) {
+            return out;
+        }
+        for (String key : List.of("num_beams", "num_beam_groups")) {
+            if (gen.path(key).asInt(1) > 1) {
+                out.add(key + "=" + gen.get(key));
+            }
+        }
+        for (String key : List.of("min_length", "min_new_tokens", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size",
+                "epsilon_cutoff", "eta_cutoff", "diversity_penalty")) {
+            if (gen.path(key).asDouble(0) > 0) {
+                out.add(key + "=" + gen.get(key));
+            }
+        }
+        if (gen.hasNonNull("typical_p") && gen.get("typical_p").asDouble() < 1) {
+            out.add("typical_p=" + gen.get("typical_p"));
+        }
+        for (String key : List.of("min_p", "bad_words_ids", "force_words_ids", "forced_bos_token_id", "forced_eos_token_id",
+                "sequence_bias", "exponential_decay_length_penalty", "begin_suppress_tokens", "forced_decoder_ids", "guidance_scale")) {
+            if (gen.hasNonNull(key) && !(gen.get(key).isContainerNode() && gen.get(key).isEmpty())) {
+                out.add(key + "=" + gen.get(key));
+            }
+        }
+        if (gen.path("suppress_tokens").isArray() && !gen.get("suppress_tokens").isEmpty()) {
+            out.add("suppress_tokens=" + gen.get("suppress_tokens"));
+        }
+        return out;
     }
 
     private static List<Integer> ids(JsonNode n) {

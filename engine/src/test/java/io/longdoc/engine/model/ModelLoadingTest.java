@@ -1,6 +1,7 @@
 package io.longdoc.engine.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -139,6 +141,9 @@ class ModelLoadingTest {
             {"num_key_value_heads", "3", "not a multiple of num_key_value_heads"},
             {"head_dim", "7", "head_dim 7 must be even"},
             {"hidden_size", "0", "'hidden_size' is missing or not a positive integer"},
+            {"rope_scaling", "{\"type\":\"linear\"}", "rope_scaling 'linear' needs a number 'factor'"},
+            {"rope_scaling", "{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4}",
+                "'original_max_position_embeddings'"},
         }) {
             ObjectNode bad = c.deepCopy();
             bad.set(change[0], JSON.readTree(change[1]));
@@ -146,6 +151,21 @@ class ModelLoadingTest {
             String msg = assertThrows(ModelFormatException.class, () -> ModelConfig.load(dir)).getMessage();
             assertTrue(msg.contains(change[2]) && msg.contains("config.json"), msg);
         }
+    }
+
+    @Test
+    void swishIsSiluAndUnimplementedGenerationSettingsAreNamed() throws Exception {
+        Path dir = copyModel("stories260k");
+        Path config = dir.resolve("config.json");
+        ObjectNode c = (ObjectNode) JSON.readTree(config.toFile());
+        c.put("hidden_act", "swish");
+        Files.writeString(config, JSON.writeValueAsString(c));
+        assertTrue(ModelConfig.load(dir).layers() > 0);
+
+        JsonNode gen = JSON.readTree("{\"do_sample\":true,\"num_beams\":1,\"min_new_tokens\":5,\"no_repeat_ngram_size\":0,"
+                + "\"typical_p\":0.9,\"suppress_tokens\":[],\"bad_words_ids\":[[7]],\"top_k\":20}");
+        assertEquals(List.of("min_new_tokens=5", "typical_p=0.9", "bad_words_ids=[[7]]"), ModelConfig.unimplementedGenerationSettings(gen));
+        assertEquals(List.of(), ModelConfig.unimplementedGenerationSettings(JSON.readTree("{\"num_beams\":1,\"min_length\":0,\"typical_p\":1.0}")));
     }
 
     /**
