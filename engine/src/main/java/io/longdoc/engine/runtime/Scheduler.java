@@ -4,7 +4,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -116,18 +115,20 @@ public final class Scheduler implements AutoCloseable {
     }
 
     CompletableFuture<GenerationResult> submit(Request r) {
-        if (closed) {
-            throw new IllegalStateException("engine is closed");
-        }
         // Checked once, on the caller's thread: admission may look at a waiting request every step.
         String badId = outsideVocabulary(r.submittedIds);
         if (badId != null) {
             fail(r, new IllegalArgumentException(badId));
             return r.result;
         }
-        incoming.add(r);
+        // Under the lock close() takes to set closed: a request is either refused here or queued
+        // before close() fails what is left, never queued after and left without an answer.
         lock.lock();
         try {
+            if (closed) {
+                throw new IllegalStateException("engine is closed");
+            }
+            incoming.add(r);
             work.signal();
         } finally {
             lock.unlock();
@@ -284,7 +285,7 @@ public final class Scheduler implements AutoCloseable {
             } else {
                 logits = backend.forward(chunks);
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | OutOfMemoryError e) {
             // One bad document must not fail the others: rerun each sequence of the step alone.
             // Nothing has advanced yet, and rerunning a chunk rewrites the same KV slots.
             int tokens = chunks.stream().mapToInt(ch -> ch.tokens().length).sum();
@@ -302,7 +303,7 @@ public final class Scheduler implements AutoCloseable {
                 float[][] alone;
                 try {
                     alone = backend.forward(List.of(chunks.get(c)));
-                } catch (RuntimeException failed) {
+                } catch (RuntimeException | OutOfMemoryError failed) {
                     finishExceptionally(inStep.get(c), failed);
                     continue;
                 }
@@ -474,16 +475,24 @@ public final class Scheduler implements AutoCloseable {
 
     @Override
     public void close() {
-        closed = true;
         lock.lock();
         try {
+            closed = true;
             work.signal();
         } finally {
             lock.unlock();
         }
-        try {
-            thread.join(10_000);
-        } catch (InterruptedException e) {
+        // The loop stops after the step in progress; until it has, running and waiting are its own
+        // (and the engine must not free the backend under it), so this waits for it however long the step takes.
+        boolean interrupted = false;
+        while (thread.isAlive()) {
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
             Thread.currentThread().interrupt();
         }
         IllegalStateException stopped = new IllegalStateException("engine closed");
@@ -491,10 +500,10 @@ public final class Scheduler implements AutoCloseable {
             finishExceptionally(s, stopped);
         }
         for (Request r : waiting) {
-            r.result.completeExceptionally(stopped);
+            fail(r, stopped);
         }
-        for (Iterator<Request> it = incoming.iterator(); it.hasNext(); ) {
-            it.next().result.completeExceptionally(stopped);
+        for (Request r; (r = incoming.poll()) != null; ) {
+            fail(r, stopped);
         }
     }
 }

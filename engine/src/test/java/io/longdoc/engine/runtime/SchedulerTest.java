@@ -98,8 +98,10 @@ class SchedulerTest {
         }
     }
 
-    @Test
-    void aStepThatRunsOutOfDeviceMemoryShrinksLaterStepsAndLosesNothing() throws Exception {
+    /** Out of memory as a GPU reports it (an exception naming CUDA_ERROR_OUT_OF_MEMORY) and as the JVM does (an OutOfMemoryError). */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"device", "java-heap"})
+    void aStepThatRunsOutOfMemoryShrinksLaterStepsAndLosesNothing(String kind) throws Exception {
         Random random = new Random(5);
         List<int[]> prompts = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
@@ -114,8 +116,11 @@ class SchedulerTest {
             int[] largestStep = new int[1];
             // The real CPU backend, failing like a GPU out of memory whenever a step holds more than 3 sequences.
             Backend tight = around(cpu, chunks -> {
-                if (chunks.size() > 3) {
+                if (chunks.size() > 3 && kind.equals("device")) {
                     throw new IllegalStateException("CUDA_ERROR_OUT_OF_MEMORY (injected)");
+                }
+                if (chunks.size() > 3) {
+                    throw new OutOfMemoryError("Java heap space (injected)");
                 }
                 largestStep[0] = Math.max(largestStep[0], chunks.size());
                 return cpu.forward(chunks);
@@ -201,6 +206,53 @@ class SchedulerTest {
                 // 400 tokens at 8 a step: the long prompt's first token comes after 50 steps; the
                 // short one's answer was done long before (at most its own 3 steps after the first).
                 assertTrue(s.totalNanos() < l.firstTokenNanos(), "the short request finished while the long prompt was still being read");
+            }
+        }
+    }
+
+    /**
+     * Requests submitted while the engine closes, from many threads: each is either refused at
+     * submit or answered (with a result or the "engine closed" error), none left waiting forever.
+     */
+    @Test
+    void closingWhileThreadsSubmitLeavesNoRequestUnanswered() throws Exception {
+        try (Engine engine = Engine.load(model(), EngineSettings.defaults())) {
+            for (int round = 0; round < 5; round++) {
+                Scheduler scheduler = new Scheduler(engine.backend(), 64, 8);
+                List<CompletableFuture<GenerationResult>> accepted = java.util.Collections.synchronizedList(new ArrayList<>());
+                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                List<Thread> threads = new ArrayList<>();
+                for (int t = 0; t < 4; t++) {
+                    int seed = t;
+                    Thread th = new Thread(() -> {
+                        Random r = new Random(seed);
+                        try {
+                            go.await();
+                            for (int i = 0; i < 50; i++) {
+                                accepted.add(scheduler.submit(new Scheduler.Request(randomPrompt(r, 5), SamplingParams.greedy(3), null)));
+                            }
+                        } catch (IllegalStateException closed) {
+                            // refused at submit: the engine is closed
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    });
+                    th.start();
+                    threads.add(th);
+                }
+                go.countDown();
+                Thread.sleep(round);
+                scheduler.close();
+                for (Thread th : threads) {
+                    th.join();
+                }
+                for (CompletableFuture<GenerationResult> f : accepted) {
+                    try {
+                        f.get(10, TimeUnit.SECONDS);
+                    } catch (java.util.concurrent.ExecutionException e) {
+                        assertTrue(e.getCause().getMessage().contains("engine closed"), e.getCause().toString());
+                    }
+                }
             }
         }
     }
