@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.util.Arrays;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
-import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -49,12 +48,10 @@ public final class InputTable {
         } catch (UsageException e) {
             throw e;
         } catch (Exception e) {
-            // Spark's Scala API throws AnalysisException (a checked exception to Java) undeclared.
-            Throwable t = e;
-            if (t instanceof IOException || t instanceof AnalysisException || t.getCause() instanceof AnalysisException) {
-                throw new UsageException("--input " + path + " is not readable as " + format + ": " + e.getMessage(), e);
-            }
-            throw e instanceof RuntimeException r ? r : new IllegalStateException(e);
+            // Opening the input only reads its schema (Parquet footers, a JSON sample): whatever
+            // fails here (Spark's AnalysisException, thrown undeclared; a SparkException for a file
+            // that is not Parquet; an IOException) is the input's fault, reported as such.
+            throw new UsageException("--input " + path + " is not readable as " + format + ": " + e.getMessage(), e);
         }
         String[] columns = df.columns();
         for (String c : new String[] {idCol, textCol}) {
@@ -68,14 +65,19 @@ public final class InputTable {
             throw new UsageException("input column '" + textCol + "' is " + textType.simpleString() + ", not a string");
         }
         java.util.List<org.apache.spark.sql.Column> cols = new java.util.ArrayList<>();
-        cols.add(functions.col(idCol).cast(DataTypes.StringType).as("id"));
-        cols.add(functions.col(textCol).as("text"));
+        cols.add(column(df, idCol).cast(DataTypes.StringType).as("id"));
+        cols.add(column(df, textCol).as("text"));
         for (String k : keepCols) {
             if (!Arrays.asList(columns).contains(k)) {
                 throw new UsageException("--keep-cols: input " + path + " has no column '" + k + "' (columns: " + String.join(", ", columns) + ")");
             }
-            cols.add(functions.col(k));
+            cols.add(column(df, k));
         }
         return df.select(cols.toArray(new org.apache.spark.sql.Column[0]));
+    }
+
+    /** The column of that exact name: quoted, so a name with a dot ("doc.id") is not read as a nested field. */
+    private static org.apache.spark.sql.Column column(Dataset<Row> df, String name) {
+        return df.col("`" + name.replace("`", "``") + "`");
     }
 }

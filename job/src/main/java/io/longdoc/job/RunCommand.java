@@ -124,6 +124,10 @@ public final class RunCommand {
         }
         ChatFormat format = ChatFormat.forTemplate(template, model);
         int context = args.getInt("context-tokens") != null ? args.getInt("context-tokens") : model.contextLength();
+        if (context > model.contextLength()) {
+            throw new UsageException("--context-tokens " + context + " is more than the model's context of " + model.contextLength()
+                    + " tokens: every longer document would fail");
+        }
         int maxNew = args.getInt("max-new-tokens") != null ? args.getInt("max-new-tokens") : template.maxNewTokens();
         int[][] around = format.around(tok, template.system(), template.before(), template.after());
         int templateTokens = around[0].length + around[1].length;
@@ -134,9 +138,30 @@ public final class RunCommand {
         }
         float temperature = args.getDouble("temperature") != null ? args.getDouble("temperature").floatValue() : 0f;
         long seed = args.getLong("seed") != null ? args.getLong("seed") : 0L;
-        SamplingParams sampling = new SamplingParams(maxNew, temperature, 0, 1f, template.repetitionPenalty(), seed, false, new int[0]);
+        SamplingParams sampling;
+        try {
+            sampling = new SamplingParams(maxNew, temperature, 0, 1f, template.repetitionPenalty(), seed, false, new int[0]);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("run: " + e.getMessage(), e);
+        }
         var engineSettings = EngineOptions.settings(args, config);
         List<String> keep = args.has("keep-cols") ? Arrays.stream(args.get("keep-cols").split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList() : List.of();
+        // Kept columns sit beside the output's own: a name taken twice (Spark compares names
+        // without case) would fail the write after the stats stage ran, so it is refused now.
+        List<String> outputColumns = new java.util.ArrayList<>(List.of("id"));
+        for (var f : io.longdoc.udfs.DocumentTaskFunction.resultColumns(schema).fields()) {
+            outputColumns.add(f.name());
+        }
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (String k : keep) {
+            if (outputColumns.stream().anyMatch(k::equalsIgnoreCase)) {
+                throw new UsageException("--keep-cols: '" + k + "' is also a column of the output (" + String.join(", ", outputColumns)
+                        + "); rename it in the input to keep it");
+            }
+            if (!seen.add(k.toLowerCase(Locale.ROOT))) {
+                throw new UsageException("--keep-cols: '" + k + "' is listed twice");
+            }
+        }
         Config in = config.getConfig("longdoc.input");
         String input = args.require("input"), fmt = args.get("format", in.getString("format"));
         String idCol = args.get("id-col", in.getString("id-col")), textCol = args.get("text-col", in.getString("text-col"));
@@ -144,6 +169,9 @@ public final class RunCommand {
         Double gate = args.getDouble("max-truncated-share");
 
         boolean resume = args.has("resume"), retryErrors = args.has("retry-errors"), force = args.has("force");
+        if (retryErrors && !resume) {
+            throw new UsageException("--retry-errors reruns the error rows of a run being resumed: use it with --resume");
+        }
         ObjectNode fingerprint = JSON.createObjectNode();
         fingerprint.put("model_fingerprint", ModelFingerprint.of(modelDir));
         fingerprint.put("template_hash", template.hash());
@@ -155,6 +183,10 @@ public final class RunCommand {
         fingerprint.put("seed", seed);
         fingerprint.put("truncation", "document-middle");
         fingerprint.put("task", task);
+        // The input's columns as read: a resume that reads others would write rows of another shape.
+        fingerprint.put("id_col", idCol);
+        fingerprint.put("text_col", textCol);
+        fingerprint.put("keep_cols", String.join(",", keep));
         if (schema != null) {
             // The schema decides the output's extracted column: a changed schema must not resume.
             fingerprint.put("schema_hash", io.longdoc.engine.prompt.PromptTemplate.sha(schema.text()));
@@ -202,11 +234,18 @@ public final class RunCommand {
             if (resume && hasOutput && report.duplicateIds > 0) {
                 throw new UsageException("--resume needs unique ids, and the input has " + report.duplicateIds + " duplicate ids");
             }
+            Dataset<Row> docs = InputTable.read(spark, input, fmt, idCol, textCol, keep);
+            if (resume && hasOutput) {
+                long nullIds = docs.where(col("id").isNull()).count();
+                if (nullIds > 0) {
+                    throw new UsageException("--resume needs an id on every row (it skips the ids already written), and " + nullIds
+                            + " input rows have a null id");
+                }
+            }
             try (OutputStream os = fs.create(fingerprintFile, true)) {
                 os.write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(fingerprint));
             }
 
-            Dataset<Row> docs = InputTable.read(spark, input, fmt, idCol, textCol, keep);
             long skipped = 0;
             Dataset<Row> kept = null;   // rows of the existing output that stay
             if (resume && hasOutput) {
@@ -280,7 +319,8 @@ public final class RunCommand {
             latency.put("p50", totals.isNullAt(6) ? 0 : totals.getDouble(6));
             latency.put("p95", totals.isNullAt(7) ? 0 : totals.getDouble(7));
             summary.put("wall_seconds", wall);
-            summary.put("output_tokens_per_second", (totals.isNullAt(5) ? 0 : totals.getLong(5)) / wall);
+            // Tokens generated by this run (every try of an extraction), not the rows an earlier run wrote.
+            summary.put("output_tokens_per_second", tokensDone.value() / wall);
             summary.set("run", fingerprint);
             summary.put("model", modelDir.toString());
             summary.put("template", template.name());

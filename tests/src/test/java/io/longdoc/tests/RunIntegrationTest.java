@@ -117,6 +117,48 @@ class RunIntegrationTest {
         String[] dupResume = resume.clone();
         dupResume[2] = dupInput.toString();
         assertEquals(Main.BAD_INPUT, Main.run(dupResume));
+
+        // Nor can a null id (it would never match the output's and run again each time).
+        List<Row> nullId = new ArrayList<>(rows);
+        nullId.add(RowFactory.create(null, "no id"));
+        String[] nullResume = resume.clone();
+        nullResume[2] = writeInput(tmp.resolve("null-id.parquet"), nullId).toString();
+        assertEquals(Main.BAD_INPUT, Main.run(nullResume));
+
+        // Other kept columns than the stored run's: the output would mix two shapes.
+        String[] keepChanged = java.util.stream.Stream.concat(java.util.Arrays.stream(resume), java.util.stream.Stream.of("--keep-cols", "text"))
+                .toArray(String[]::new);
+        assertEquals(Main.BAD_INPUT, Main.run(keepChanged));
+
+        // Refused before any work: kept columns that clash with the output's, a context beyond the
+        // model's, a negative number of new tokens, --retry-errors without --resume.
+        for (String[] extra : new String[][] {{"--keep-cols", "id"}, {"--keep-cols", "Status"}, {"--keep-cols", "text,text"},
+                {"--context-tokens", "4096"}, {"--retry-errors"}}) {
+            String[] bad = java.util.stream.Stream.concat(java.util.Arrays.stream(base), java.util.Arrays.stream(extra)).toArray(String[]::new);
+            bad[java.util.Arrays.asList(bad).indexOf(out.toString())] = tmp.resolve("refused").toString();
+            assertEquals(Main.BAD_INPUT, Main.run(bad), String.join(" ", extra));
+        }
+        String[] negative = base.clone();
+        negative[java.util.Arrays.asList(negative).indexOf("12")] = "-5";
+        negative[java.util.Arrays.asList(negative).indexOf(out.toString())] = tmp.resolve("refused").toString();
+        assertEquals(Main.BAD_INPUT, Main.run(negative));
+        assertTrue(!Files.exists(tmp.resolve("refused").resolve("output")));
+    }
+
+    /** Column names with dots are names, not paths into structs; a JSON file read as Parquet is a clear input error. */
+    @Test
+    void dottedColumnNamesAreReadAndAFileOfAnotherFormatIsRefused() throws Exception {
+        Path model = TestPaths.shared("models/stories260k");
+        Path json = tmp.resolve("dotted.jsonl");
+        Files.writeString(json, "{\"doc.id\": \"a\", \"my.text\": \"Tom had a red ball.\"}\n{\"doc.id\": \"b\", \"my.text\": \"Lily ran.\"}\n");
+        Path out = tmp.resolve("dotted-run");
+        assertEquals(0, Main.run(new String[] {"run", "--input", json.toString(), "--format", "json", "--id-col", "doc.id", "--text-col", "my.text",
+            "--model", model.toString(), "--template", "plain-en", "--out", out.toString(), "--max-new-tokens", "3", "-Dlongdoc.spark.master=local[2]"}));
+        List<Row> written = readOutput(out);
+        assertEquals(List.of("a", "b"), written.stream().map(r -> r.getString(0)).sorted().toList());
+        assertTrue(written.stream().allMatch(r -> "ok".equals(r.getString(1))));
+        assertEquals(Main.BAD_INPUT, Main.run(new String[] {"run", "--input", json.toString(), "--model", model.toString(),
+            "--template", "plain-en", "--out", tmp.resolve("as-parquet").toString(), "-Dlongdoc.spark.master=local[2]"}));
     }
 
     @Test
