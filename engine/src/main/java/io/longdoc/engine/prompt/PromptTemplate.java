@@ -64,20 +64,36 @@ public record PromptTemplate(String name, String system, String user, int maxNew
         return user.substring(user.indexOf(PLACEHOLDER) + PLACEHOLDER.length());
     }
 
-    /** A user template: a text file with one {document} placeholder; an optional first line "system: ..." sets the system prompt. */
+    /**
+     * A user template: a text file with one {document} placeholder. Optional first lines, in any
+     * order: "system: ..." sets the system prompt; "format: plain" leaves the prompt unwrapped
+     * (for base models), "format: chat" (the default) wraps it in the model family's chat format.
+     * The file's name decides nothing.
+     */
     public static PromptTemplate fromFile(java.nio.file.Path file) throws java.io.IOException {
         String text = java.nio.file.Files.readString(file, java.nio.charset.StandardCharsets.UTF_8);
         String system = "";
-        if (text.startsWith("system:")) {
+        boolean plain = false;
+        while (text.startsWith("system:") || text.startsWith("format:")) {
             int nl = text.indexOf('\n');
-            system = (nl < 0 ? text.substring(7) : text.substring(7, nl)).strip();
+            String line = nl < 0 ? text : text.substring(0, nl);
+            String value = line.substring(7).strip();
+            if (line.startsWith("system:")) {
+                system = value;
+            } else if (value.equals("plain") || value.equals("chat")) {
+                plain = value.equals("plain");
+            } else {
+                throw new IllegalArgumentException(file + ": 'format: " + value + "' is not a format (plain or chat)");
+            }
             text = nl < 0 ? "" : text.substring(nl + 1);
         }
         int first = text.indexOf(PLACEHOLDER);
         if (first < 0 || text.indexOf(PLACEHOLDER, first + 1) >= 0) {
             throw new IllegalArgumentException(file + ": a template needs exactly one " + PLACEHOLDER + " placeholder");
         }
-        return new PromptTemplate(file.getFileName().toString(), system, text, 256, 1.0f);
+        // ChatFormat.forTemplate leaves templates named plain* unwrapped, as the built-in plain-* ones.
+        String name = (plain ? "plain-file:" : "file:") + file.getFileName();
+        return new PromptTemplate(name, system, text, 256, 1.0f);
     }
 
     /** A short stable hash of what the model sees around documents, for output rows and resume checks. */

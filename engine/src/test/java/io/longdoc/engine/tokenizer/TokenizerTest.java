@@ -20,6 +20,24 @@ class TokenizerTest {
     @TempDir
     Path tmp;
 
+    /** A file template's wrapping comes from its "format:" line, never from its file name. */
+    @Test
+    void aFileTemplatesChatWrappingIsItsFormatLineNotItsName() throws Exception {
+        io.longdoc.engine.model.ModelConfig llama = io.longdoc.engine.model.ModelConfig.load(Shared.require("models/stories260k"));
+        String body = "Summarize:\n{document}\nSummary:";
+        for (String name : List.of("mine.txt", "plain-mine.txt")) {
+            Path file = Files.writeString(tmp.resolve(name), "system: Be brief.\n" + body);
+            var t = io.longdoc.engine.prompt.PromptTemplate.fromFile(file);
+            assertEquals("Be brief.", t.system());
+            assertEquals(ChatFormat.LLAMA_INST, ChatFormat.forTemplate(t, llama), name);
+            Files.writeString(file, "format: plain\nsystem: Be brief.\n" + body);
+            assertEquals(ChatFormat.PLAIN, ChatFormat.forTemplate(io.longdoc.engine.prompt.PromptTemplate.fromFile(file), llama), name);
+        }
+        Path bad = Files.writeString(tmp.resolve("bad.txt"), "format: base\n" + body);
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> io.longdoc.engine.prompt.PromptTemplate.fromFile(bad)).getMessage()
+                .contains("'format: base' is not a format"));
+    }
+
     private static int[] concat(int[]... parts) {
         return Arrays.stream(parts).flatMapToInt(Arrays::stream).toArray();
     }
