@@ -21,6 +21,9 @@ public final class InputTable {
     private InputTable() {
     }
 
+    /** Spark's column for JSON lines it cannot parse. */
+    private static final String CORRUPT_JSON = "_corrupt_record";
+
     public static Dataset<Row> read(SparkSession spark, String path, String format, String idCol, String textCol) {
         return read(spark, path, format, idCol, textCol, java.util.List.of());
     }
@@ -40,7 +43,7 @@ public final class InputTable {
         try {
             df = switch (format) {
                 case "parquet" -> spark.read().parquet(path);
-                case "json" -> spark.read().json(path);
+                case "json" -> spark.read().option("columnNameOfCorruptRecord", CORRUPT_JSON).json(path);
                 case "text" -> TextFiles.read(spark, path)
                         .select(functions.col("id").as(idCol), functions.col("text").as(textCol));
                 default -> throw new UsageException("--format " + format + ": unknown format (use parquet, json or text)");
@@ -52,6 +55,20 @@ public final class InputTable {
             // fails here (Spark's AnalysisException, thrown undeclared; a SparkException for a file
             // that is not Parquet; an IOException) is the input's fault, reported as such.
             throw new UsageException("--input " + path + " is not readable as " + format + ": " + e.getMessage(), e);
+        }
+        if (format.equals("json") && Arrays.asList(df.columns()).contains(CORRUPT_JSON)) {
+            // Spark read a line it could not parse as a row of nulls: its id and text are lost, so
+            // the input is refused, naming the line, rather than given a row that blames a null text.
+            Dataset<Row> bad = df.where(functions.col(CORRUPT_JSON).isNotNull()).cache();
+            long n = bad.count();
+            if (n > 0) {
+                String first = bad.select(CORRUPT_JSON).first().getString(0);
+                bad.unpersist();
+                throw new UsageException("--input " + path + ": " + n + " line" + (n == 1 ? " is" : "s are") + " not valid JSON, the first: "
+                        + (first.length() > 200 ? first.substring(0, 200) + "…" : first));
+            }
+            bad.unpersist();
+            df = df.drop(CORRUPT_JSON);
         }
         String[] columns = df.columns();
         for (String c : new String[] {idCol, textCol}) {

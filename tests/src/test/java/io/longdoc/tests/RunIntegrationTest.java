@@ -159,6 +159,11 @@ class RunIntegrationTest {
         assertTrue(written.stream().allMatch(r -> "ok".equals(r.getString(1))));
         assertEquals(Main.BAD_INPUT, Main.run(new String[] {"run", "--input", json.toString(), "--model", model.toString(),
             "--template", "plain-en", "--out", tmp.resolve("as-parquet").toString(), "-Dlongdoc.spark.master=local[2]"}));
+        // A line that is not JSON: refused, not turned into a row with a null id and text.
+        Path broken = tmp.resolve("broken.jsonl");
+        Files.writeString(broken, "{\"id\": \"a\", \"text\": \"fine\"}\n{\"id\": \"b\", \"text\": \"cut off\n");
+        assertEquals(Main.BAD_INPUT, Main.run(new String[] {"run", "--input", broken.toString(), "--format", "json", "--model", model.toString(),
+            "--template", "plain-en", "--out", tmp.resolve("broken-run").toString(), "-Dlongdoc.spark.master=local[2]"}));
     }
 
     @Test
