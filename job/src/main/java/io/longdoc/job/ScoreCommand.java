@@ -26,6 +26,7 @@ public final class ScoreCommand {
             int[] ids = GenerateCommand.parseIds(args.require("ids"), engine.config().vocabSize());
             String[] parts = args.require("positions").split(",");
             int[] positions = new int[parts.length];
+            java.util.Set<Integer> given = new java.util.HashSet<>();
             for (int i = 0; i < parts.length; i++) {
                 try {
                     positions[i] = Integer.parseInt(parts[i].trim());
@@ -35,10 +36,8 @@ public final class ScoreCommand {
                 if (positions[i] < 0 || positions[i] >= ids.length) {
                     throw new UsageException("--positions: " + positions[i] + " is outside the " + ids.length + " ids");
                 }
-                for (int k = 0; k < i; k++) {
-                    if (positions[k] == positions[i]) {
-                        throw new UsageException("--positions: " + positions[i] + " is given twice (a JSON object's keys are distinct)");
-                    }
+                if (!given.add(positions[i])) {
+                    throw new UsageException("--positions: " + positions[i] + " is given twice (a JSON object's keys are distinct)");
                 }
             }
             float[][] logits = engine.score(ids, positions);

@@ -144,10 +144,7 @@ public record ModelConfig(
         if (v == null || v.isNull()) {
             return null;
         }
-        if (!v.isBoolean()) {
-            throw new ModelFormatException(file + ": '" + key + "' is " + v + ", not true or false");
-        }
-        return v.asBoolean();
+        return v.isBoolean() ? v.asBoolean() : wrongType(file, key, v, "true or false");
     }
 
     private static Double number(JsonNode c, String key, Path file) {
@@ -155,10 +152,7 @@ public record ModelConfig(
         if (v == null || v.isNull()) {
             return null;
         }
-        if (!v.isNumber()) {
-            throw new ModelFormatException(file + ": '" + key + "' is " + v + ", not a number");
-        }
-        return v.asDouble();
+        return v.isNumber() ? v.asDouble() : wrongType(file, key, v, "a number");
     }
 
     private static Integer integer(JsonNode c, String key, Path file) {
@@ -166,10 +160,12 @@ public record ModelConfig(
         if (v == null || v.isNull()) {
             return null;
         }
-        if (!v.canConvertToInt() || v.isFloatingPointNumber() && v.asDouble() != v.asInt()) {
-            throw new ModelFormatException(file + ": '" + key + "' is " + v + ", not an integer");
-        }
-        return v.asInt();
+        boolean whole = v.canConvertToInt() && !(v.isFloatingPointNumber() && v.asDouble() != v.asInt());
+        return whole ? v.asInt() : wrongType(file, key, v, "an integer");
+    }
+
+    private static <T> T wrongType(Path file, String key, JsonNode v, String wanted) {
+        throw new ModelFormatException(file + ": '" + key + "' is " + v + ", not " + wanted);
     }
 
     /** Keys whose non-default values change the computation and are not implemented. */

@@ -200,19 +200,7 @@ class ModelLoadingTest {
         Path sharded = tmp.resolve("sharded");
         python("make_shards.py", src.toString(), sharded.toString(), "3");
         assertTrue(Weights.open(sharded).source().endsWith("model.safetensors.index.json"));
-        JsonNode ref = JSON.readTree(src.resolve("reference.json").toFile()).get("logits");
-        int[] ids = JSON.treeToValue(ref.get("input_ids"), int[].class);
-        int[] positions = JSON.treeToValue(ref.get("positions_checked"), int[].class);
-        try (Engine engine = Engine.load(sharded, EngineSettings.defaults())) {
-            float[][] logits = engine.score(ids, positions);
-            for (int i = 0; i < positions.length; i++) {
-                double[] expected = JSON.treeToValue(ref.get("logits_at").get(String.valueOf(positions[i])), double[].class);
-                double scale = Arrays.stream(expected).map(Math::abs).max().orElseThrow();
-                for (int j = 0; j < expected.length; j++) {
-                    assertTrue(Math.abs(expected[j] - logits[i][j]) <= 1e-3 * scale, "position " + positions[i] + ", logit " + j);
-                }
-            }
-        }
+        io.longdoc.engine.runtime.IndexTinyRandomTest.assertLogitsEqualTheReference(sharded);
         // A shard the index names but the directory lacks, and a tensor the index places in the wrong shard.
         Path shard2 = sharded.resolve("model-00002-of-00003.safetensors");
         Path moved = tmp.resolve("moved.safetensors");

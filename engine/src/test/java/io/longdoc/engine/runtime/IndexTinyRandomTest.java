@@ -12,7 +12,7 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 /** The Index architecture (norm_head, rope_ratio 32, BF16) against the float64 reference in reference.json. */
-class IndexTinyRandomTest {
+public class IndexTinyRandomTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
@@ -37,15 +37,22 @@ class IndexTinyRandomTest {
 
     @Test
     void logitsEqualTheReferenceWithinTolerance() throws Exception {
-        Path model = Shared.require("models/index-tiny-random");
-        JsonNode ref = JSON.readTree(model.resolve("reference.json").toFile()).get("logits");
+        assertLogitsEqualTheReference(Shared.require("models/index-tiny-random"));
+    }
+
+    /**
+     * The model in {@code dir} (index-tiny-random's weights, in whatever layout) scores
+     * index-tiny-random's reference ids to its float64 reference logits within 1e-3 of the largest.
+     */
+    public static void assertLogitsEqualTheReference(Path dir) throws Exception {
+        JsonNode ref = JSON.readTree(Shared.require("models/index-tiny-random").resolve("reference.json").toFile()).get("logits");
         int[] ids = JSON.treeToValue(ref.get("input_ids"), int[].class);
         int[] positions = JSON.treeToValue(ref.get("positions_checked"), int[].class);
-        try (Engine engine = Engine.load(model, EngineSettings.defaults())) {
+        try (Engine engine = Engine.load(dir, EngineSettings.defaults())) {
             float[][] logits = engine.score(ids, positions);
             for (int i = 0; i < positions.length; i++) {
                 double[] expected = JSON.treeToValue(ref.get("logits_at").get(String.valueOf(positions[i])), double[].class);
-                assertClose(expected, logits[i], 1e-3, "position " + positions[i]);
+                assertClose(expected, logits[i], 1e-3, dir + ", position " + positions[i]);
             }
         }
     }
